@@ -1,0 +1,22 @@
+EXTENSION = verist
+EXTVERSION = 0.1.0
+
+MODULE_big = verist
+OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o \
+       src/state.o src/blocks.o src/outbox.o src/events.o
+
+DATA = sql/verist--$(EXTVERSION).sql
+PGFILEDESC = "verist - Verist workflow storage contract in the database"
+
+# pg_regress topics, by name: the install script in sql/ is never a test.
+REGRESS = setup commit events routing overlay outbox dedupe append_only bad_input
+REGRESS_OPTS = --inputdir=. --load-extension=verist
+
+PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,261 @@
+/*
+ * blocks.c
+ *		Review and suspend gates: verist_get_block, verist_resolve_block
+ *		(SPEC 5).
+ *
+ * Resolution locks the active block row (SELECT ... FOR UPDATE).  A second
+ * resolver waits on that lock; when the first commits, the row no longer
+ * satisfies "resolved_at IS NULL", so the second finds nothing and returns no
+ * rows: exactly one resolution acts.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "errors.h"
+#include "verist.h"
+
+/* Columns of block_lock_active, by position. */
+enum
+{
+	BLOCK_ID = 1,
+	BLOCK_STEP_ID,
+	BLOCK_TYPE,
+	BLOCK_PAYLOAD,
+	BLOCK_RESUME_STEP
+};
+
+static VeristQuery block_active = {
+	"SELECT b.* FROM @extschema@.verist_blocks AS b"
+	" WHERE b.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND b.run_id OPERATOR(pg_catalog.=) $2"
+	" AND b.resolved_at IS NULL",
+	2, {TEXTOID, TEXTOID}
+};
+
+static VeristQuery block_lock_active = {
+	"SELECT b.id, b.step_id, b.type, b.payload, b.resume_step"
+	" FROM @extschema@.verist_blocks AS b"
+	" WHERE b.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND b.run_id OPERATOR(pg_catalog.=) $2"
+	" AND b.resolved_at IS NULL"
+	" FOR UPDATE",
+	2, {TEXTOID, TEXTOID}
+};
+
+static VeristQuery outbox_release_deferred = {
+	"UPDATE @extschema@.verist_outbox AS o"
+	" SET status = $4, lease_owner = NULL, lease_expires_at = NULL"
+	" WHERE o.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND o.run_id OPERATOR(pg_catalog.=) $2"
+	" AND o.step_id OPERATOR(pg_catalog.=) $3"
+	" AND o.status OPERATOR(pg_catalog.=) 'deferred'",
+	4, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static VeristQuery block_resolve = {
+	"UPDATE @extschema@.verist_blocks AS b"
+	" SET resolution = $2, resolved_at = pg_catalog.now()"
+	" WHERE b.id OPERATOR(pg_catalog.=) $1"
+	" RETURNING b.*",
+	2, {INT8OID, JSONBOID}
+};
+
+PG_FUNCTION_INFO_V1(verist_get_block);
+
+/* SQL: verist_get_block(workflow_id, run_id) returns setof verist_blocks */
+Datum
+verist_get_block(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+
+	values[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
+	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
+
+	VeristBeginSetResult(fcinfo);
+	VeristConnect(fcinfo);
+	VeristExecute(&block_active, values, NULL, true, 1);
+	VeristStoreRows(fcinfo);
+	VeristFinish();
+	return (Datum) 0;
+}
+
+/* Push "key": value into an object under construction. */
+static void
+PushMember(JsonbParseState **state, const char *key, JsonbValue *value)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, value);
+}
+
+/* A JsonbValue standing for a stored jsonb, or JSON null for SQL NULL. */
+static JsonbValue *
+StoredJsonb(Datum datum, bool isnull)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	if (isnull)
+		v->type = jbvNull;
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(datum);
+
+		v->type = jbvBinary;
+		v->val.binary.data = &jb->root;
+		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	return v;
+}
+
+/* Read the required key of a resolution, or raise serialization_error. */
+static JsonbValue *
+ResolutionField(Jsonb *resolution, const char *key, bool must_be_bool,
+				const char *block_type)
+{
+	JsonbValue *v = VeristObjectField(&resolution->root, key);
+
+	if (v == NULL || (must_be_bool && v->type != jbvBool))
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("invalid resolution of a %s block", block_type),
+				 must_be_bool ?
+				 errdetail("Key \"%s\" must be a boolean.", key) :
+				 errdetail("Key \"%s\" is required (its value may be null).", key)));
+	return v;
+}
+
+/*
+ * Resolve a review: release the block step's deferred commands as pending
+ * (approved) or mark them rejected.  Returns the cleaned resolution.
+ */
+static Jsonb *
+ResolveReview(Datum *ids, Datum step, Jsonb *resolution)
+{
+	JsonbValue *approved = ResolutionField(resolution, "approved", true, "review");
+	JsonbParseState *state = NULL;
+	Datum		values[4] = {ids[0], ids[1], step,
+		CStringGetTextDatum(approved->val.boolean ? "pending" : "rejected")};
+
+	VeristExecute(&outbox_release_deferred, values, NULL, false, 0);
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushMember(&state, "approved", approved);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Resolve a suspend: queue the command that resumes the run,
+ *   {"type":"invoke","step":<resume step>,"input":{"checkpoint":..,"resumeData":..}}
+ * under step id "resume:<block id>".  Returns the cleaned resolution.
+ */
+static Jsonb *
+ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
+{
+	JsonbValue *resume_data = ResolutionField(resolution, "resumeData", false, "suspend");
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	bool		isnull;
+	int64		block_id;
+	char	   *resume_step;
+	char	   *step_id;
+	Jsonb	   *command;
+	Datum		payload;
+	char	   *key;
+	Datum		cmd_elem;
+	Datum		key_elem;
+
+	block_id = DatumGetInt64(SPI_getbinval(block, desc, BLOCK_ID, &isnull));
+	resume_step = SPI_getvalue(block, desc, BLOCK_RESUME_STEP);
+	if (resume_step == NULL)
+		resume_step = SPI_getvalue(block, desc, BLOCK_STEP_ID);
+	step_id = psprintf("resume:" INT64_FORMAT, block_id);
+	payload = SPI_getbinval(block, desc, BLOCK_PAYLOAD, &isnull);
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	v.type = jbvString;
+	v.val.string.val = "invoke";
+	v.val.string.len = 6;
+	PushMember(&state, "type", &v);
+	v.val.string.val = resume_step;
+	v.val.string.len = strlen(resume_step);
+	PushMember(&state, "step", &v);
+	v.type = jbvString;
+	v.val.string.val = "input";
+	v.val.string.len = 5;
+	pushJsonbValue(&state, WJB_KEY, &v);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushMember(&state, "checkpoint", StoredJsonb(payload, isnull));
+	PushMember(&state, "resumeData", resume_data);
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	command = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+
+	key = VeristDedupeKey(TextDatumGetCString(ids[0]), TextDatumGetCString(ids[1]),
+						  step_id, &command->root);
+	cmd_elem = JsonbPGetDatum(command);
+	key_elem = CStringGetTextDatum(key);
+
+	/* Already queued (say, by a restored copy of this block)?  Keep that one. */
+	VeristInsertOutbox(DatumGetTextPP(ids[0]), DatumGetTextPP(ids[1]),
+					   cstring_to_text(step_id),
+					   VeristBuildArray(&cmd_elem, NULL, 1, JSONBOID),
+					   VeristBuildArray(&key_elem, NULL, 1, TEXTOID),
+					   "pending");
+
+	state = NULL;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushMember(&state, "resumeData", resume_data);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+PG_FUNCTION_INFO_V1(verist_resolve_block);
+
+/* SQL: verist_resolve_block(workflow_id, run_id, resolution jsonb) returns setof verist_blocks */
+Datum
+verist_resolve_block(PG_FUNCTION_ARGS)
+{
+	Datum		ids[2];
+	Jsonb	   *resolution;
+	HeapTuple	block;
+	TupleDesc	desc;
+	char	   *type;
+	bool		isnull;
+	Jsonb	   *cleaned;
+	Datum		values[2];
+
+	ids[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
+	ids[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
+	resolution = VeristObjectArg(fcinfo, 2, "resolution");
+
+	VeristBeginSetResult(fcinfo);
+	VeristConnect(fcinfo);
+
+	/* No active block: nothing to do, no rows (repeats are harmless). */
+	if (VeristExecute(&block_lock_active, ids, NULL, false, 1) == 0)
+	{
+		VeristFinish();
+		return (Datum) 0;
+	}
+	block = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	type = SPI_getvalue(block, desc, BLOCK_TYPE);
+
+	if (strcmp(type, "review") == 0)
+		cleaned = ResolveReview(ids, SPI_getbinval(block, desc, BLOCK_STEP_ID, &isnull),
+								resolution);
+	else
+		cleaned = ResolveSuspend(ids, block, desc, resolution);
+
+	values[0] = SPI_getbinval(block, desc, BLOCK_ID, &isnull);
+	values[1] = JsonbPGetDatum(cleaned);
+	VeristExecute(&block_resolve, values, NULL, false, 0);
+	VeristStoreRows(fcinfo);
+	VeristFinish();
+	return (Datum) 0;
+}

@@ -1,0 +1,506 @@
+/*
+ * canonical.c
+ *		Canonical JSON text and dedupe keys, byte-compatible with the
+ *		TypeScript adapter (SPEC 4).
+ *
+ * The adapter computes a dedupe key as SHA-256 of JSON.stringify applied to
+ * the command after rebuilding every object with Object.keys(o).sort().  To
+ * match it byte for byte we walk the jsonb tree ourselves and print what
+ * JavaScript would:
+ *
+ * - object keys sort by UTF-16 code units, except that keys which are array
+ *   indices (canonical integers up to 2^32 - 2) come first in numeric order,
+ *   as JavaScript enumerates them;
+ * - every number is read as the nearest double and printed the way
+ *   Number.prototype.toString does, from the shortest round-trip digits that
+ *   PostgreSQL's own Ryu code finds;
+ * - strings are escaped the way JSON.stringify escapes them.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "common/shortest_dec.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+#include "errors.h"
+#include "verist.h"
+
+/* One member of an object, with its key as UTF-8. */
+typedef struct CanonMember
+{
+	const char *key;
+	int			keylen;
+	bool		is_index;		/* an array index: sorts first, numerically */
+	JsonbValue	value;
+} CanonMember;
+
+static void CanonContainer(StringInfo out, JsonbContainer *container);
+
+/*
+ * Read a jsonb number as JavaScript would read its JSON text: the nearest
+ * double.  Returns false for values beyond the double range.
+ */
+bool
+VeristJsonNumberToDouble(Numeric num, double *result)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+														   NumericGetDatum(num)));
+	double		d = strtod(text, NULL);
+
+	pfree(text);
+	if (isnan(d) || isinf(d))
+		return false;
+	*result = d;
+	return true;
+}
+
+/*
+ * Print a finite double as ECMAScript Number::toString does.
+ *
+ * Ryu gives the shortest digit string; we re-read its output as digits d
+ * (k of them) and exponent n with x = 0.d * 10^n, then lay them out by the
+ * rules of the ECMAScript specification.
+ */
+static void
+AppendJsNumber(StringInfo out, double x)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+	int			k = 0;
+	int			n = 0;
+	int			point = -1;
+	const char *p;
+
+	if (x == 0)
+	{
+		appendStringInfoChar(out, '0');	/* also -0 */
+		return;
+	}
+
+	double_to_shortest_decimal_buf(x, buf);
+	for (p = buf; *p != '\0' && *p != 'e'; p++)
+	{
+		if (*p == '.')
+			point = k;
+		else if (*p >= '0' && *p <= '9')
+		{
+			if (k == 0 && *p == '0')
+			{
+				/* leading zero: 0.00ddd means a smaller exponent */
+				if (point >= 0)
+					n--;
+				continue;
+			}
+			digits[k++] = *p;
+		}
+	}
+	n += (point >= 0 ? point : k);
+	if (*p == 'e')
+		n += atoi(p + 1);
+	while (k > 1 && digits[k - 1] == '0')
+		k--;
+
+	if (x < 0)
+		appendStringInfoChar(out, '-');
+
+	if (k <= n && n <= 21)
+	{
+		appendBinaryStringInfo(out, digits, k);
+		for (int i = 0; i < n - k; i++)
+			appendStringInfoChar(out, '0');
+	}
+	else if (0 < n && n <= 21)
+	{
+		appendBinaryStringInfo(out, digits, n);
+		appendStringInfoChar(out, '.');
+		appendBinaryStringInfo(out, digits + n, k - n);
+	}
+	else if (-6 < n && n <= 0)
+	{
+		appendStringInfoString(out, "0.");
+		for (int i = 0; i < -n; i++)
+			appendStringInfoChar(out, '0');
+		appendBinaryStringInfo(out, digits, k);
+	}
+	else
+	{
+		appendStringInfoChar(out, digits[0]);
+		if (k > 1)
+		{
+			appendStringInfoChar(out, '.');
+			appendBinaryStringInfo(out, digits + 1, k - 1);
+		}
+		appendStringInfo(out, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+	}
+}
+
+/* Print a jsonb number, or refuse one JavaScript could not have sent. */
+static void
+AppendNumber(StringInfo out, Numeric num)
+{
+	double		d;
+
+	if (!VeristJsonNumberToDouble(num, &d))
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("JSON number is out of range for canonical JSON"),
+				 errdetail("Canonical JSON holds only numbers a JavaScript double can represent.")));
+	AppendJsNumber(out, d);
+}
+
+/* Convert a string from the server encoding to UTF-8 (no copy if UTF-8). */
+static const char *
+ToUtf8(const char *s, int len, int *outlen)
+{
+	char	   *u;
+
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*outlen = len;
+		return s;
+	}
+	u = pg_server_to_any(s, len, PG_UTF8);
+	*outlen = (u == s) ? len : (int) strlen(u);
+	return u;
+}
+
+/* Print a string quoted and escaped as JSON.stringify does. */
+static void
+AppendJsString(StringInfo out, const char *s, int len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *u;
+	int			ulen;
+
+	u = ToUtf8(s, len, &ulen);
+	appendStringInfoChar(out, '"');
+	for (int i = 0; i < ulen; i++)
+	{
+		unsigned char c = (unsigned char) u[i];
+
+		switch (c)
+		{
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			default:
+				if (c < 0x20)
+				{
+					appendStringInfoString(out, "\\u00");
+					appendStringInfoChar(out, hex[c >> 4]);
+					appendStringInfoChar(out, hex[c & 0xf]);
+				}
+				else
+					appendStringInfoChar(out, (char) c);
+		}
+	}
+	appendStringInfoChar(out, '"');
+}
+
+/* Is a key an ECMAScript array index: "0" or [1-9][0-9]* up to 2^32 - 2? */
+static bool
+IsArrayIndex(const char *key, int len)
+{
+	uint64		value = 0;
+
+	if (len < 1 || len > 10 || (len > 1 && key[0] == '0'))
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		if (key[i] < '0' || key[i] > '9')
+			return false;
+		value = value * 10 + (key[i] - '0');
+	}
+	return value <= UINT64CONST(4294967294);
+}
+
+/* The first UTF-16 code unit of a code point. */
+static inline pg_wchar
+FirstUtf16Unit(pg_wchar cp)
+{
+	return cp < 0x10000 ? cp : 0xD800 + ((cp - 0x10000) >> 10);
+}
+
+/*
+ * Compare two UTF-8 strings by UTF-16 code units, as JavaScript's sort does.
+ * Byte order equals code point order, which differs from UTF-16 order only
+ * where a supplementary character (a surrogate pair, 0xD800...) meets one of
+ * U+E000..U+FFFF; so compare code points and map them to their first unit.
+ */
+static int
+CompareUtf16(const char *a, int alen, const char *b, int blen)
+{
+	int			i = 0;
+	int			j = 0;
+
+	while (i < alen && j < blen)
+	{
+		int			la = pg_utf_mblen((const unsigned char *) a + i);
+		int			lb = pg_utf_mblen((const unsigned char *) b + j);
+		pg_wchar	ca;
+		pg_wchar	cb;
+
+		if (i + la > alen || j + lb > blen)
+			break;				/* cannot happen in valid UTF-8 */
+		ca = utf8_to_unicode((const unsigned char *) a + i);
+		cb = utf8_to_unicode((const unsigned char *) b + j);
+		if (ca != cb)
+		{
+			pg_wchar	ua = FirstUtf16Unit(ca);
+			pg_wchar	ub = FirstUtf16Unit(cb);
+
+			if (ua != ub)
+				return ua < ub ? -1 : 1;
+			return ca < cb ? -1 : 1;	/* same high surrogate */
+		}
+		i += la;
+		j += lb;
+	}
+	if (alen - i != blen - j)
+		return (alen - i) < (blen - j) ? -1 : 1;
+	return memcmp(a + i, b + j, Min(alen - i, blen - j));
+}
+
+/* qsort comparator: array-index keys first by value, then UTF-16 order. */
+static int
+CompareMembers(const void *x, const void *y)
+{
+	const CanonMember *a = (const CanonMember *) x;
+	const CanonMember *b = (const CanonMember *) y;
+
+	if (a->is_index && b->is_index)
+	{
+		/* canonical integers: the shorter is the smaller */
+		if (a->keylen != b->keylen)
+			return a->keylen < b->keylen ? -1 : 1;
+		return memcmp(a->key, b->key, a->keylen);
+	}
+	if (a->is_index != b->is_index)
+		return a->is_index ? -1 : 1;
+	return CompareUtf16(a->key, a->keylen, b->key, b->keylen);
+}
+
+/* Print one value (a scalar, or a nested container). */
+static void
+CanonValue(StringInfo out, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoString(out, "null");
+			break;
+		case jbvBool:
+			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			break;
+		case jbvNumeric:
+			AppendNumber(out, v->val.numeric);
+			break;
+		case jbvString:
+			AppendJsString(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvBinary:
+			CanonContainer(out, v->val.binary.data);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/* Print an object with its members in JavaScript's sorted-key order. */
+static void
+CanonObject(StringInfo out, JsonbContainer *container)
+{
+	int			count = JsonContainerSize(container);
+	CanonMember *members = palloc(sizeof(CanonMember) * Max(count, 1));
+	JsonbIterator *it = JsonbIteratorInit(container);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			n = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			Assert(n < count);
+			members[n].key = ToUtf8(v.val.string.val, v.val.string.len,
+									&members[n].keylen);
+			members[n].is_index = IsArrayIndex(members[n].key, members[n].keylen);
+		}
+		else if (tok == WJB_VALUE)
+			members[n++].value = v;
+	}
+
+	qsort(members, n, sizeof(CanonMember), CompareMembers);
+
+	appendStringInfoChar(out, '{');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		AppendJsString(out, members[i].key, members[i].keylen);
+		appendStringInfoChar(out, ':');
+		CanonValue(out, &members[i].value);
+	}
+	appendStringInfoChar(out, '}');
+	pfree(members);
+}
+
+/* Print an array, a scalar root, or an object. */
+static void
+CanonContainer(StringInfo out, JsonbContainer *container)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		first = true;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+
+	if (JsonContainerIsObject(container))
+	{
+		CanonObject(out, container);
+		return;
+	}
+	if (JsonContainerIsScalar(container))
+	{
+		JsonbExtractScalar(container, &v);
+		CanonValue(out, &v);
+		return;
+	}
+
+	appendStringInfoChar(out, '[');
+	it = JsonbIteratorInit(container);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		CanonValue(out, &v);
+	}
+	appendStringInfoChar(out, ']');
+}
+
+/* Append the canonical JSON text of a jsonb container to out. */
+void
+VeristCanonicalText(StringInfo out, JsonbContainer *container)
+{
+	CanonContainer(out, container);
+}
+
+/* Lowercase hex SHA-256 of a byte string, into hex[65]. */
+static void
+Sha256Hex(const char *data, size_t len, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+	{
+		hex[2 * i] = digits[digest[i] >> 4];
+		hex[2 * i + 1] = digits[digest[i] & 0xf];
+	}
+	hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+}
+
+/*
+ * The dedupe key of a command: SHA-256 of the canonical text of
+ * {workflowId, runId, stepId, command}.  Those four keys already sort as
+ * command < runId < stepId < workflowId, so the object is written directly.
+ */
+char *
+VeristDedupeKey(const char *workflow_id, const char *run_id,
+				const char *step_id, JsonbContainer *command)
+{
+	StringInfoData buf;
+	char	   *hex = palloc(2 * PG_SHA256_DIGEST_LENGTH + 1);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"command\":");
+	CanonContainer(&buf, command);
+	appendStringInfoString(&buf, ",\"runId\":");
+	AppendJsString(&buf, run_id, strlen(run_id));
+	appendStringInfoString(&buf, ",\"stepId\":");
+	AppendJsString(&buf, step_id, strlen(step_id));
+	appendStringInfoString(&buf, ",\"workflowId\":");
+	AppendJsString(&buf, workflow_id, strlen(workflow_id));
+	appendStringInfoChar(&buf, '}');
+
+	Sha256Hex(buf.data, buf.len, hex);
+	pfree(buf.data);
+	return hex;
+}
+
+PG_FUNCTION_INFO_V1(verist_canonical_json);
+
+/* SQL: verist_canonical_json(value jsonb) returns text */
+Datum
+verist_canonical_json(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *value;
+	StringInfoData buf;
+	text	   *result;
+
+	VeristRequireArg(fcinfo, 0, "value");
+	value = PG_GETARG_JSONB_P(0);
+
+	initStringInfo(&buf);
+	CanonContainer(&buf, &value->root);
+	/* The text is UTF-8; hand it back in the database encoding. */
+	result = cstring_to_text(pg_any_to_server(buf.data, buf.len, PG_UTF8));
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(verist_dedupe_key);
+
+/* SQL: verist_dedupe_key(workflow_id, run_id, step_id, command jsonb) returns text */
+Datum
+verist_dedupe_key(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *command;
+
+	VeristRequireArg(fcinfo, 0, "workflow_id");
+	VeristRequireArg(fcinfo, 1, "run_id");
+	VeristRequireArg(fcinfo, 2, "step_id");
+	VeristRequireArg(fcinfo, 3, "command");
+	command = PG_GETARG_JSONB_P(3);
+
+	PG_RETURN_TEXT_P(cstring_to_text(
+		VeristDedupeKey(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						text_to_cstring(PG_GETARG_TEXT_PP(2)),
+						&command->root)));
+}

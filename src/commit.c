@@ -1,0 +1,443 @@
+/*
+ * commit.c
+ *		verist_commit: one step of a run, all or nothing (SPEC 3).
+ *
+ * A commit first validates everything and computes every dedupe key in
+ * memory, so bad input fails before any write.  Then it runs one statement per
+ * table, each prepared once per backend:
+ *
+ *   1. verist_state: INSERT ... ON CONFLICT DO NOTHING (create) or a
+ *      version-checked UPDATE (update); the row lock this takes serialises
+ *      commits to the same run;
+ *   2. verist_blocks: the review/suspend gate, if any, inserted with
+ *      ON CONFLICT on the partial unique index of active blocks, so two
+ *      concurrent gates cannot both land;
+ *   3. verist_events: all events in one INSERT ... SELECT FROM unnest(arrays);
+ *   4. verist_outbox: all commands in one INSERT ... ON CONFLICT (dedupe_key)
+ *      DO NOTHING, with the shortfall reported as command_exists.
+ *
+ * A conflict found by a statement raises an error, which aborts the whole
+ * call: nothing written by the earlier statements survives.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "errors.h"
+#include "verist.h"
+
+/* The events of a commit, as parallel arrays for one INSERT. */
+typedef struct CommitEvents
+{
+	int			count;
+	Datum		types;			/* text[] */
+	Datum		payloads;		/* jsonb[] */
+	Datum		traces;			/* jsonb[] */
+} CommitEvents;
+
+/* The commands of a commit, routed. */
+typedef struct CommitCommands
+{
+	/* outbox rows to insert */
+	int			count;
+	Datum		commands;		/* jsonb[] */
+	Datum		keys;			/* text[] */
+	char	  **key_strings;	/* the same keys, for messages */
+	int		   *indexes;		/* each row's index in the commands argument */
+	const char *status;			/* "pending" or "deferred" */
+
+	/* the blocking command, if any */
+	JsonbContainer *block;
+	VeristCommandKind block_kind;
+} CommitCommands;
+
+static VeristQuery state_create = {
+	"INSERT INTO @extschema@.verist_state AS s"
+	" (workflow_id, run_id, version, computed, overlay, created_at, updated_at)"
+	" VALUES ($1, $2, 1, $3, '{}'::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.now())"
+	" ON CONFLICT (workflow_id, run_id) DO NOTHING RETURNING s.*",
+	3, {TEXTOID, TEXTOID, JSONBOID}
+};
+
+static VeristQuery state_update = {
+	"UPDATE @extschema@.verist_state AS s"
+	" SET version = s.version OPERATOR(pg_catalog.+) 1,"
+	" computed = s.computed OPERATOR(pg_catalog.||) $4,"
+	" updated_at = pg_catalog.now()"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2"
+	" AND s.version OPERATOR(pg_catalog.=) $3"
+	" RETURNING s.*",
+	4, {TEXTOID, TEXTOID, INT4OID, JSONBOID}
+};
+
+static VeristQuery state_version = {
+	"SELECT s.version FROM @extschema@.verist_state AS s"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static VeristQuery block_insert = {
+	"INSERT INTO @extschema@.verist_blocks"
+	" (workflow_id, run_id, step_id, type, reason, payload, resume_step, created_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now())"
+	" ON CONFLICT (workflow_id, run_id) WHERE resolved_at IS NULL DO NOTHING",
+	7, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID}
+};
+
+static VeristQuery events_insert = {
+	"INSERT INTO @extschema@.verist_events"
+	" (workflow_id, run_id, step_id, type, payload, llm_trace, created_at)"
+	" SELECT $1, $2, $3, e.type, e.payload, e.llm_trace, pg_catalog.now()"
+	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
+	" AS e(type, payload, llm_trace)",
+	6, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID}
+};
+
+/* A jsonb Datum for a field's value, or SQL NULL when absent or JSON null. */
+static Datum
+FieldJsonb(JsonbValue *v, bool *isnull)
+{
+	*isnull = (v == NULL || v->type == jbvNull);
+	return *isnull ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
+}
+
+/* Validate the events argument and lay it out as arrays. */
+static void
+PrepareEvents(Jsonb *events, CommitEvents *ev)
+{
+	int			count = JsonContainerSize(&events->root);
+	Datum	   *types = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *payloads = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *traces = palloc(sizeof(Datum) * Max(count, 1));
+	bool	   *payload_nulls = palloc(sizeof(bool) * Max(count, 1));
+	bool	   *trace_nulls = palloc(sizeof(bool) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(&events->root, i);
+		JsonbValue *type;
+
+		VeristValidateEvent(e, i);
+		type = VeristObjectField(e->val.binary.data, "type");
+		types[i] = PointerGetDatum(cstring_to_text_with_len(type->val.string.val,
+															type->val.string.len));
+		payloads[i] = FieldJsonb(VeristObjectField(e->val.binary.data, "payload"),
+								 &payload_nulls[i]);
+		traces[i] = FieldJsonb(VeristObjectField(e->val.binary.data, "llmTrace"),
+							   &trace_nulls[i]);
+	}
+
+	ev->count = count;
+	ev->types = VeristBuildArray(types, NULL, count, TEXTOID);
+	ev->payloads = VeristBuildArray(payloads, payload_nulls, count, JSONBOID);
+	ev->traces = VeristBuildArray(traces, trace_nulls, count, JSONBOID);
+}
+
+/* One command's dedupe key and position, for the duplicate check. */
+typedef struct KeyedCommand
+{
+	char	   *key;
+	int			index;
+} KeyedCommand;
+
+static int
+CompareKeyed(const void *a, const void *b)
+{
+	return strcmp(((const KeyedCommand *) a)->key, ((const KeyedCommand *) b)->key);
+}
+
+/* Raise serialization_error if two commands of one commit are identical. */
+static void
+CheckDuplicates(KeyedCommand *keyed, int count)
+{
+	KeyedCommand *sorted = palloc(sizeof(KeyedCommand) * Max(count, 1));
+
+	memcpy(sorted, keyed, sizeof(KeyedCommand) * count);
+	qsort(sorted, count, sizeof(KeyedCommand), CompareKeyed);
+	for (int i = 1; i < count; i++)
+	{
+		if (strcmp(sorted[i - 1].key, sorted[i].key) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_VERIST_SERIALIZATION),
+					 errmsg("duplicate command in one commit"),
+					 errdetail("Commands at index %d and %d are identical.",
+							   Min(sorted[i - 1].index, sorted[i].index),
+							   Max(sorted[i - 1].index, sorted[i].index))));
+	}
+	pfree(sorted);
+}
+
+/*
+ * Validate the commands argument, compute their dedupe keys and route them
+ * (SPEC 3 step 5): find the blocking command, and decide which commands go to
+ * the outbox with which status.
+ */
+static void
+PrepareCommands(Jsonb *commands, const char *wf, const char *run, const char *step,
+				CommitCommands *cmds)
+{
+	int			count = JsonContainerSize(&commands->root);
+	KeyedCommand *keyed = palloc(sizeof(KeyedCommand) * Max(count, 1));
+	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *keys = palloc(sizeof(Datum) * Max(count, 1));
+	JsonbValue **elements = palloc(sizeof(JsonbValue *) * Max(count, 1));
+	VeristCommandKind *kinds = palloc(sizeof(VeristCommandKind) * Max(count, 1));
+	int			block_index = -1;
+	int			n = 0;
+
+	memset(cmds, 0, sizeof(*cmds));
+	for (int i = 0; i < count; i++)
+	{
+		elements[i] = getIthJsonbValueFromContainer(&commands->root, i);
+		kinds[i] = VeristValidateCommand(elements[i], i);
+		if (kinds[i] != VERIST_CMD_PLAIN)
+		{
+			if (block_index >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_VERIST_SERIALIZATION),
+						 errmsg("more than one blocking command in one commit"),
+						 errdetail("Commands at index %d and %d are both review or suspend.",
+								   block_index, i),
+						 errhint("A step may emit at most one review or suspend command.")));
+			block_index = i;
+		}
+		keyed[i].key = VeristDedupeKey(wf, run, step, elements[i]->val.binary.data);
+		keyed[i].index = i;
+	}
+	CheckDuplicates(keyed, count);
+
+	if (block_index >= 0)
+	{
+		cmds->block = elements[block_index]->val.binary.data;
+		cmds->block_kind = kinds[block_index];
+	}
+	cmds->status = (block_index >= 0) ? "deferred" : "pending";
+
+	/* A suspend discards the step's other commands: the run pauses. */
+	cmds->key_strings = palloc(sizeof(char *) * Max(count, 1));
+	cmds->indexes = palloc(sizeof(int) * Max(count, 1));
+	if (cmds->block_kind != VERIST_CMD_SUSPEND)
+	{
+		for (int i = 0; i < count; i++)
+		{
+			if (i == block_index)
+				continue;
+			values[n] = JsonbPGetDatum(JsonbValueToJsonb(elements[i]));
+			keys[n] = CStringGetTextDatum(keyed[i].key);
+			cmds->key_strings[n] = keyed[i].key;
+			cmds->indexes[n] = i;
+			n++;
+		}
+	}
+	cmds->count = n;
+	cmds->commands = VeristBuildArray(values, NULL, n, JSONBOID);
+	cmds->keys = VeristBuildArray(keys, NULL, n, TEXTOID);
+}
+
+/* Create the run, or raise run_exists; return the new state row. */
+static HeapTuple
+CreateState(text *wf, text *run, Jsonb *output)
+{
+	Datum		values[3] = {PointerGetDatum(wf), PointerGetDatum(run),
+	JsonbPGetDatum(output)};
+
+	if (VeristExecute(&state_create, values, NULL, false, 0) == 1)
+		return SPI_tuptable->vals[0];
+
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_RUN_EXISTS),
+			 errmsg("run \"%s\" of workflow \"%s\" already exists",
+					text_to_cstring(run), text_to_cstring(wf)),
+			 errhint("Commit with the run's current version to update it.")));
+	pg_unreachable();
+}
+
+/*
+ * Advance the run from expected to expected + 1 and merge the output; raise
+ * version_mismatch or not_found when no row moved.
+ */
+static HeapTuple
+UpdateState(text *wf, text *run, int32 expected, Jsonb *output)
+{
+	Datum		values[4] = {PointerGetDatum(wf), PointerGetDatum(run),
+	Int32GetDatum(expected), JsonbPGetDatum(output)};
+	bool		isnull;
+	int32		actual;
+
+	if (VeristExecute(&state_update, values, NULL, false, 0) == 1)
+		return SPI_tuptable->vals[0];
+
+	/* No row moved: tell a stale version from a missing run. */
+	if (VeristExecute(&state_version, values, NULL, false, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_NOT_FOUND),
+				 errmsg("run \"%s\" of workflow \"%s\" does not exist",
+						text_to_cstring(run), text_to_cstring(wf)),
+				 errhint("Create a run by committing with expected version 0.")));
+
+	actual = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_VERSION_MISMATCH),
+			 errmsg("version mismatch for run \"%s\" of workflow \"%s\": expected %d, found %d",
+					text_to_cstring(run), text_to_cstring(wf), expected, actual),
+			 errhint("Load the run again and retry the step against its current version.")));
+	pg_unreachable();
+}
+
+/* A command's text field as a text Datum, or SQL NULL when absent. */
+static Datum
+FieldText(JsonbContainer *command, const char *key, text *fallback, char *isnull)
+{
+	JsonbValue *v = VeristObjectField(command, key);
+
+	if (v != NULL && v->type == jbvString)
+	{
+		*isnull = ' ';
+		return PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+														v->val.string.len));
+	}
+	*isnull = fallback ? ' ' : 'n';
+	return PointerGetDatum(fallback);
+}
+
+/* Insert the commit's review or suspend gate, or raise active_block. */
+static void
+InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds)
+{
+	bool		suspend = (cmds->block_kind == VERIST_CMD_SUSPEND);
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	bool		payload_null;
+
+	values[0] = PointerGetDatum(wf);
+	values[1] = PointerGetDatum(run);
+	values[2] = PointerGetDatum(step);
+	values[3] = CStringGetTextDatum(suspend ? "suspend" : "review");
+	values[4] = FieldText(cmds->block, "reason", NULL, &nulls[4]);
+	values[5] = FieldJsonb(VeristObjectField(cmds->block,
+											 suspend ? "checkpoint" : "payload"),
+						   &payload_null);
+	nulls[5] = payload_null ? 'n' : ' ';
+	if (suspend)
+		values[6] = FieldText(cmds->block, "resumeStep", step, &nulls[6]);
+	else
+	{
+		values[6] = (Datum) 0;
+		nulls[6] = 'n';
+	}
+
+	if (VeristExecute(&block_insert, values, nulls, false, 0) == 1)
+		return;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_ACTIVE_BLOCK),
+			 errmsg("run \"%s\" of workflow \"%s\" already has an active block",
+					text_to_cstring(run), text_to_cstring(wf)),
+			 errdetail("A run has at most one unresolved review or suspend block."),
+			 errhint("Resolve the active block with verist_resolve_block first.")));
+}
+
+/* Insert the events, in array order. */
+static void
+InsertEvents(text *wf, text *run, text *step, CommitEvents *ev)
+{
+	Datum		values[6] = {PointerGetDatum(wf), PointerGetDatum(run),
+		PointerGetDatum(step), ev->types, ev->payloads, ev->traces};
+
+	if (VeristExecute(&events_insert, values, NULL, false, 0) != (uint64) ev->count)
+		elog(ERROR, "verist_events insert wrote fewer rows than given");
+}
+
+/* Insert the commands into the outbox, or raise command_exists. */
+static void
+InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
+{
+	uint64		inserted;
+	int			missing = 0;
+
+	inserted = VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys,
+								  cmds->status);
+	if (inserted == (uint64) cmds->count)
+		return;
+
+	/* Name the first command whose key was already there. */
+	for (int i = 0; i < cmds->count; i++)
+	{
+		bool		found = false;
+
+		for (uint64 r = 0; r < inserted && !found; r++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+			found = (strcmp(k, cmds->key_strings[i]) == 0);
+		}
+		if (!found)
+		{
+			missing = i;
+			break;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_COMMAND_EXISTS),
+			 errmsg("command at index %d already exists in the outbox",
+					cmds->indexes[missing]),
+			 errdetail("Dedupe key %s is already present.", cmds->key_strings[missing])));
+}
+
+PG_FUNCTION_INFO_V1(verist_commit);
+
+/*
+ * SQL: verist_commit(workflow_id, run_id, step_id, expected_version, output,
+ *					  events, commands) returns verist_state
+ */
+Datum
+verist_commit(PG_FUNCTION_ARGS)
+{
+	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
+	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
+	text	   *step = VeristIdArg(fcinfo, 2, "step_id");
+	int32		expected;
+	Jsonb	   *output;
+	CommitEvents ev;
+	CommitCommands cmds;
+	HeapTuple	state;
+	Datum		result;
+
+	VeristRequireArg(fcinfo, 3, "expected_version");
+	expected = PG_GETARG_INT32(3);
+	if (expected < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"expected_version\" must not be negative"),
+				 errdetail("The value given is %d.", expected),
+				 errhint("Use 0 to create a run, or the version it was loaded at.")));
+	output = VeristObjectArg(fcinfo, 4, "output");
+	PrepareEvents(VeristArrayArg(fcinfo, 5, "events"), &ev);
+	PrepareCommands(VeristArrayArg(fcinfo, 6, "commands"),
+					text_to_cstring(wf), text_to_cstring(run), text_to_cstring(step),
+					&cmds);
+
+	VeristConnect(fcinfo);
+
+	if (expected == 0)
+		state = CreateState(wf, run, output);
+	else
+		state = UpdateState(wf, run, expected, output);
+	result = VeristReturnRow(fcinfo, state);
+
+	if (cmds.block != NULL)
+		InsertBlock(wf, run, step, &cmds);
+	if (ev.count > 0)
+		InsertEvents(wf, run, step, &ev);
+	if (cmds.count > 0)
+		InsertCommands(wf, run, step, &cmds);
+
+	VeristFinish();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,203 @@
+/*
+ * plans.c
+ *		The extension's schema and the cache of prepared SPI statements.
+ *
+ * Every statement verist runs is written once, as a VeristQuery with its
+ * tables named @extschema@.verist_*.  The first call in a backend fills in the
+ * schema of the called function (which is the extension's schema: the
+ * extension is not relocatable), prepares the statement with SPI_prepare and
+ * keeps the plan with SPI_keepplan.  Later calls reuse it; PostgreSQL's plan
+ * cache still replans by itself if a table is altered.
+ *
+ * The schema is looked up from the function's own OID, one syscache probe per
+ * call rather than a query of pg_extension.  If the schema is renamed or the
+ * extension is re-created elsewhere, the namespace syscache invalidation (or a
+ * different namespace OID) bumps the generation, and each statement is
+ * prepared again the next time it is used.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "verist.h"
+
+static Oid	verist_schema_oid = InvalidOid;
+static char *verist_schema_quoted = NULL;	/* in TopMemoryContext */
+static uint64 verist_generation = 1;
+
+/* Forget the cached schema when any namespace changes: it may be ours. */
+static void
+VeristSchemaInvalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	verist_schema_oid = InvalidOid;
+}
+
+/* Register the cache invalidation callback (from _PG_init). */
+void
+VeristPlansInit(void)
+{
+	CacheRegisterSyscacheCallback(NAMESPACEOID, VeristSchemaInvalidate, (Datum) 0);
+}
+
+/* Note the schema of the SQL function being called, before any statement runs. */
+static void
+VeristBeginCall(FunctionCallInfo fcinfo)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	char	   *name;
+
+	if (nsp == verist_schema_oid)
+		return;
+
+	name = get_namespace_name(nsp);
+	if (name == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+
+	if (verist_schema_quoted != NULL)
+		pfree(verist_schema_quoted);
+	verist_schema_quoted = MemoryContextStrdup(TopMemoryContext,
+											   quote_identifier(name));
+	verist_schema_oid = nsp;
+	verist_generation++;
+}
+
+/* Note the schema and open an SPI connection for this call. */
+void
+VeristConnect(FunctionCallInfo fcinfo)
+{
+	VeristBeginCall(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Close the SPI connection of this call. */
+void
+VeristFinish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/* Replace each @extschema@ in a statement's text by the quoted schema name. */
+static char *
+VeristQueryText(const char *sql)
+{
+	static const char marker[] = "@extschema@";
+	StringInfoData buf;
+	const char *p = sql;
+	const char *hit;
+
+	initStringInfo(&buf);
+	while ((hit = strstr(p, marker)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, verist_schema_quoted);
+		p = hit + sizeof(marker) - 1;
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+/* Prepare a statement, or return its kept plan if it is still current. */
+static SPIPlanPtr
+VeristPrepare(VeristQuery *query)
+{
+	SPIPlanPtr	plan;
+	char	   *sql;
+
+	Assert(verist_schema_quoted != NULL);
+	if (query->plan != NULL && query->generation == verist_generation)
+		return query->plan;
+
+	if (query->plan != NULL)
+	{
+		SPI_freeplan(query->plan);
+		query->plan = NULL;
+	}
+
+	sql = VeristQueryText(query->sql);
+	plan = SPI_prepare(sql, query->nargs, query->argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	pfree(sql);
+
+	query->plan = plan;
+	query->generation = verist_generation;
+	return plan;
+}
+
+/*
+ * Run a prepared statement with the given arguments; return the number of rows
+ * it processed (SPI_tuptable holds what it returned).
+ */
+uint64
+VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
+			  bool read_only, long count)
+{
+	SPIPlanPtr	plan = VeristPrepare(query);
+	int			rc;
+
+	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Start a set-returning call in materialize mode.  Call before SPI_connect,
+ * so the tuplestore lives in the per-query context and outlives SPI_finish.
+ */
+void
+VeristBeginSetResult(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+}
+
+/* Append every row the last statement returned to the set result. */
+void
+VeristStoreRows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+}
+
+/*
+ * Return one row the last statement produced as the function's composite
+ * result, copied out of SPI memory and labelled with the declared row type.
+ */
+Datum
+VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple)
+{
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return PointerGetDatum(SPI_returntuple(tuple, desc));
+}
+
+/* Build a one-dimensional text[] or jsonb[] argument from Datums and nulls. */
+Datum
+VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype)
+{
+	int			dims[1] = {count};
+	int			lbs[1] = {1};
+
+	Assert(elemtype == TEXTOID || elemtype == JSONBOID);
+	/* text and jsonb are both varlena with int alignment */
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  elemtype, -1, false, TYPALIGN_INT));
+}

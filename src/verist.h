@@ -1,0 +1,77 @@
+/*
+ * verist.h
+ *		Declarations shared by the files of the verist extension.
+ */
+#ifndef VERIST_H
+#define VERIST_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#if PG_VERSION_NUM < 150000
+#error "verist requires PostgreSQL 15 or later"
+#endif
+
+#define VERIST_MAX_ARGS 8
+
+/*
+ * A statement the C code runs through SPI.  The text names verist's tables as
+ * @extschema@.name and everything else as pg_catalog.name; the schema is filled
+ * in when the statement is first prepared, and the plan is kept for the life
+ * of the backend (re-prepared only if the extension's schema changes).
+ */
+typedef struct VeristQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[VERIST_MAX_ARGS];
+	/* filled in by VeristExecute */
+	SPIPlanPtr	plan;
+	uint64		generation;
+} VeristQuery;
+
+/* plans.c */
+extern void VeristPlansInit(void);
+extern uint64 VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
+							bool read_only, long count);
+extern void VeristBeginSetResult(FunctionCallInfo fcinfo);
+extern void VeristStoreRows(FunctionCallInfo fcinfo);
+extern Datum VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple);
+extern void VeristConnect(FunctionCallInfo fcinfo);
+extern void VeristFinish(void);
+extern Datum VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype);
+
+/* What routing does with a command (SPEC 3a: its category). */
+typedef enum VeristCommandKind
+{
+	VERIST_CMD_PLAIN,			/* invoke, fanout, emit: to the outbox */
+	VERIST_CMD_REVIEW,			/* blocks the run, defers the others */
+	VERIST_CMD_SUSPEND			/* blocks the run, discards the others */
+} VeristCommandKind;
+
+/* validate.c: argument checks; each raises serialization_error */
+extern void VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern text *VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern Jsonb *VeristObjectArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern Jsonb *VeristArrayArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void VeristValidateEvent(JsonbValue *element, int index);
+extern VeristCommandKind VeristValidateCommand(JsonbValue *element, int index);
+extern JsonbValue *VeristObjectField(JsonbContainer *object, const char *key);
+extern bool VeristIsNonEmptyString(const JsonbValue *v);
+extern const char *VeristJsonTypeName(const JsonbValue *v);
+
+/* canonical.c */
+extern void VeristCanonicalText(StringInfo out, JsonbContainer *container);
+extern char *VeristDedupeKey(const char *workflow_id, const char *run_id,
+							 const char *step_id, JsonbContainer *command);
+extern bool VeristJsonNumberToDouble(Numeric num, double *result);
+
+/* outbox.c: used by commit.c and blocks.c */
+extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
+								 Datum commands, Datum keys, const char *status);
+
+#endif							/* VERIST_H */
