@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what verist needs on a fresh Debian/Ubuntu machine, then build and
+# install the extension.  Safe to run again: it installs only what is missing.
+#   VERIST_CFLAGS=...  extra compiler flags (the sanitizer build uses this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib
+          python3 python3-psycopg nodejs npm gnuplot-nox)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere than Debian: a working node is enough.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=($(printf '%s\n' "${missing[@]}" | grep -vx -e nodejs -e npm || true))
+fi
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+make -s clean
+make -s WERROR=1 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ${VERIST_CFLAGS:+PG_CFLAGS+="$VERIST_CFLAGS"}
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+echo "setup: verist built with -Wall -Wextra -Werror and installed"
