@@ -253,6 +253,9 @@ CheckFields(JsonbContainer *object, const FieldSpec *fields, bool closed,
 			ereport(ERROR,
 					(errcode(ERRCODE_VERIST_SERIALIZATION),
 					 errmsg("invalid %s at index %d", what, index),
+					 (v->type == jbvString && v->val.string.len == 0) ?
+					 errdetail("Key \"%s\" must be %s, not an empty string.",
+							   fields[i].key, want) :
 					 errdetail("Key \"%s\" must be %s, not a JSON %s.",
 							   fields[i].key, want, VeristJsonTypeName(v))));
 	}

@@ -1,0 +1,74 @@
+--
+-- schema: the tables, indexes and functions of SPEC 1 and 2, and the
+-- helpers the later regression files use.  Runs first.
+--
+
+-- Columns of every table, in order, with their types and defaults.
+SELECT table_name, column_name, data_type, is_nullable, column_default
+FROM information_schema.columns
+WHERE table_name IN ('verist_state', 'verist_events', 'verist_outbox', 'verist_blocks')
+ORDER BY table_name, ordinal_position;
+
+-- Constraint and index names are part of the contract.
+SELECT conrelid::regclass AS table_name, conname, pg_get_constraintdef(oid) AS definition
+FROM pg_constraint
+WHERE conrelid::regclass::text LIKE 'verist_%'
+ORDER BY 1, 2;
+
+SELECT tablename, indexname, indexdef
+FROM pg_indexes
+WHERE tablename LIKE 'verist_%'
+ORDER BY tablename, indexname;
+
+-- pg_dump keeps the data of every table and the position of every sequence.
+SELECT unnest(extconfig)::regclass AS dumped
+FROM pg_extension WHERE extname = 'verist';
+
+-- Every function: volatility, strictness (never STRICT), security, privileges.
+SELECT p.oid::regprocedure AS function, p.provolatile AS volatility,
+       p.proisstrict AS strict, p.prosecdef AS security_definer,
+       p.proparallel AS parallel,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
+       obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment
+FROM pg_proc p
+JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'verist'
+ORDER BY p.proname;
+
+-- No privileges on the tables for PUBLIC: writes go through the functions.
+SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS sel,
+       has_table_privilege('public', c.oid, 'INSERT,UPDATE,DELETE') AS write
+FROM pg_class c WHERE c.relname IN
+    ('verist_state', 'verist_events', 'verist_outbox', 'verist_blocks')
+ORDER BY 1;
+
+--
+-- Helpers for the files that follow.
+--
+
+-- Run a statement and report "ok" or "SQLSTATE: message | detail".
+CREATE FUNCTION verist_try(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    message text;
+    detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL;
+    RETURN state || ': ' || message || coalesce(' | ' || nullif(detail, ''), '');
+END
+$$;
+
+-- A fingerprint of every verist table: equal fingerprints, nothing written.
+CREATE FUNCTION verist_fingerprint() RETURNS text
+LANGUAGE sql AS $$
+    SELECT md5(concat_ws('|',
+        (SELECT string_agg(t::text, ',' ORDER BY t.workflow_id, t.run_id) FROM verist_state t),
+        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_events t),
+        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_outbox t),
+        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_blocks t)))
+$$;
