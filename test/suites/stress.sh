@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Stress: concurrent clients race on a few runs (commits with right and stale
+# versions, overlays, review/suspend resolutions, short outbox leases and
+# finalisations); then a drain leases everything left; then check.py proves
+# the promises from the clients' logs and the database.
+#
+#   VERIST_LONG=1          8 clients for 5 minutes (default: 4 clients, 20 s)
+#   STRESS_CLIENTS/STRESS_SECONDS/STRESS_RUNS/STRESS_SEED override
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/stress/cluster.sh
+
+if [ "${VERIST_LONG:-0}" = 1 ]; then
+    clients=${STRESS_CLIENTS:-8}; seconds=${STRESS_SECONDS:-300}; runs=${STRESS_RUNS:-6}
+else
+    clients=${STRESS_CLIENTS:-4}; seconds=${STRESS_SECONDS:-20}; runs=${STRESS_RUNS:-3}
+fi
+seed=${STRESS_SEED:-$RANDOM}
+port=${STRESS_PORT:-5462}
+
+pass=0; fail=0
+result() {   # result OK|FAIL description
+    if [ "$1" = OK ]; then pass=$((pass + 1)); echo "ok - $2"
+    else fail=$((fail + 1)); echo "not ok - $2"; fi
+}
+finish() {
+    cluster_destroy
+    echo "$pass passed, $fail failed"
+    [ "$fail" -eq 0 ]
+    exit
+}
+
+PY=$(find_python) || { echo "stress: no python3 with psycopg (apt-get install python3-psycopg)"; fail=1; echo "0 passed, 1 failed"; exit 1; }
+logdir=test/out/stress
+rm -rf "$logdir"; mkdir -p "$logdir"
+
+trap 'cluster_destroy; exit 130' INT TERM
+if cluster_init "$port"; then result OK "cluster on port $port with verist"
+else result FAIL "cluster on port $port with verist"; cat "${CLUSTER_LOG:-/dev/null}"; finish; fi
+
+echo "stress: $clients clients, $runs runs, $seconds s, seed $seed"
+start=$(date +%s)
+"$PY" test/stress/load.py run --logdir "$logdir" --clients "$clients" \
+    --seconds "$seconds" --runs "$runs" --seed "$seed"
+[ $? -eq 0 ] && result OK "load generator: every client finished" \
+             || result FAIL "load generator: every client finished"
+
+"$PY" test/stress/load.py drain --logdir "$logdir" --timeout 60
+[ $? -eq 0 ] && result OK "drain emptied the outbox of pending and leased rows" \
+             || result FAIL "drain emptied the outbox of pending and leased rows"
+
+"$PY" test/stress/check.py --logdir "$logdir" --drained | tee "$logdir/check.out"
+line=$(tail -1 "$logdir/check.out")
+p=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$line")
+f=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$line")
+if [ -z "$p" ]; then fail=$((fail + 1)); echo "not ok - checker did not finish"
+else pass=$((pass + p)); fail=$((fail + f)); fi
+
+# The checker must be able to fail: on copies of the database, break one
+# promise at a time and require the matching property to be reported.
+sabotage() {   # sabotage NAME SQL EXPECTED-PROPERTY-REGEX
+    local db="sabotage_$((pass + fail))" out
+    "$PGBIN/psql" -qX -c "CREATE DATABASE $db TEMPLATE postgres" >/dev/null &&
+    PGDATABASE=$db "$PGBIN/psql" -qX -v ON_ERROR_STOP=1 -c "$2" >/dev/null &&
+    out=$(PGDATABASE=$db "$PY" test/stress/check.py --logdir "$logdir" --drained)
+    if grep -qE "^not ok [0-9]+ - .*$3" <<<"$out"; then
+        result OK "checker detects $1"
+    else
+        result FAIL "checker detects $1"; grep '^not ok' <<<"$out"
+    fi
+    "$PGBIN/psql" -qX -c "DROP DATABASE IF EXISTS $db" >/dev/null
+}
+sabotage "a lost commit" \
+    "UPDATE verist_state SET version = version - 1,
+            computed = computed - (SELECT k FROM jsonb_each(computed) AS e(k, v)
+                                   WHERE k LIKE 's-%' ORDER BY v::int DESC LIMIT 1)
+      WHERE run_id = 'run-0'" \
+    "acknowledged commits are in"
+sabotage "a half commit (outbox row missing)" \
+    "DELETE FROM verist_outbox WHERE id = (SELECT min(id) FROM verist_outbox WHERE step_id LIKE 's-%')" \
+    "commands are in the outbox"
+sabotage "a vanished event" \
+    "ALTER TABLE verist_events DISABLE TRIGGER USER;
+     DELETE FROM verist_events WHERE id = (SELECT max(id) FROM verist_events)" \
+    "events are all there"
+sabotage "a row leased behind its owner's back" \
+    "UPDATE verist_outbox SET status = 'leased', lease_owner = 'ghost',
+            lease_expires_at = now() + interval '1 hour', dispatched_at = NULL
+      WHERE id = (SELECT min(id) FROM verist_outbox WHERE status = 'dispatched')" \
+    "status agrees"
+sabotage "two active blocks in one run" \
+    "DROP INDEX verist_blocks_active_idx;
+     INSERT INTO verist_blocks (workflow_id, run_id, step_id, type, reason)
+       SELECT 'stress', 'run-0', 'x' || g, 'review', 'x' FROM generate_series(1, 2) g" \
+    "at most one active block"
+
+# The lease check works on the logs: forge one lease that starts 1 ms after
+# a real one, while that one still runs.
+forged=$logdir-forged
+rm -rf "$forged"; cp -r "$logdir" "$forged"
+"$PY" - "$forged" <<'EOF'
+import datetime, json, sys
+sys.path.insert(0, "test/stress")
+from check import load_calls
+d = sys.argv[1]
+real = next(c for c in load_calls(d) if c["op"] == "lease" and c["r"] == "ok" and c["rows"])
+oid, step, exp = real["rows"][0]
+exp = (datetime.datetime.fromisoformat(exp) + datetime.timedelta(milliseconds=1)).isoformat()
+with open(d + "/client-forged.jsonl", "w") as f:
+    f.write(json.dumps(dict(k="b", c="forged", n=1, op="lease", owner="ghost", max=1,
+                            ms=real["ms"])) + "\n")
+    f.write(json.dumps(dict(k="e", c="forged", n=1, r="ok", rows=[[oid, step, exp]])) + "\n")
+EOF
+out=$("$PY" test/stress/check.py --logdir "$forged" --drained)
+if grep -qE '^not ok [0-9]+ - no outbox row was leased to two owners' <<<"$out"; then
+    result OK "checker detects a row leased to two owners at once"
+else
+    result FAIL "checker detects a row leased to two owners at once"
+fi
+rm -rf "$forged"
+
+# A backend that died (signal, assertion, PANIC) shows in the server log even
+# when no client noticed.
+if grep -E 'terminated by signal|TRAP:|PANIC:|was terminated by exception' "$CLUSTER_LOG"; then
+    result FAIL "server log: no backend crashed"
+else
+    result OK "server log: no backend crashed"
+fi
+echo "# duration: $(( $(date +%s) - start )) s (logs in $logdir)"
+finish
