@@ -9,7 +9,8 @@ DATA = sql/verist--$(EXTVERSION).sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, by name: the install script in sql/ is never a test.
-REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input
+REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
+          privileges search_path
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).

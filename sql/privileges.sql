@@ -1,0 +1,122 @@
+--
+-- privileges: the least-privilege recipe of README ("Roles"), proved.  Four
+-- roles get EXECUTE on the functions of their job and nothing else (the
+-- auditor gets SELECT); each can do its job through the functions, and none
+-- can write a verist table directly or alter or delete events.
+--
+
+-- The recipe, as README gives it.
+CREATE ROLE regress_verist_runner NOLOGIN;
+CREATE ROLE regress_verist_dispatcher NOLOGIN;
+CREATE ROLE regress_verist_reviewer NOLOGIN;
+CREATE ROLE regress_verist_auditor NOLOGIN;
+CREATE ROLE regress_verist_nobody NOLOGIN;
+
+GRANT EXECUTE ON FUNCTION
+    verist_commit(text, text, text, integer, jsonb, jsonb, jsonb),
+    verist_load(text, text), verist_effective_state(text, text),
+    verist_get_block(text, text)
+  TO regress_verist_runner;
+GRANT EXECUTE ON FUNCTION
+    verist_lease_outbox(text, integer, interval),
+    verist_mark_dispatched(bigint, text), verist_mark_failed(bigint, text, text),
+    verist_mark_dispatched_batch(bigint[], text)
+  TO regress_verist_dispatcher;
+GRANT EXECUTE ON FUNCTION
+    verist_load(text, text), verist_effective_state(text, text),
+    verist_get_block(text, text), verist_resolve_block(text, text, jsonb),
+    verist_set_overlay(text, text, jsonb)
+  TO regress_verist_reviewer;
+GRANT SELECT ON verist_state, verist_events, verist_outbox, verist_blocks
+  TO regress_verist_auditor;
+
+-- Each role can do its job through the functions.
+SET ROLE regress_verist_runner;
+SELECT version FROM verist_commit('p-wf', 'run-1', 'extract', 0, '{"a": 1}',
+    '[{"type": "extracted"}]',
+    '[{"type": "emit", "topic": "t"}, {"type": "review", "reason": "check"}]');
+SELECT version, computed FROM verist_load('p-wf', 'run-1');
+SELECT type FROM verist_get_block('p-wf', 'run-1');
+RESET ROLE;
+
+SET ROLE regress_verist_reviewer;
+SELECT overlay FROM verist_set_overlay('p-wf', 'run-1', '{"a": 2}');
+SELECT resolution FROM verist_resolve_block('p-wf', 'run-1', '{"approved": true}');
+SELECT verist_effective_state('p-wf', 'run-1');
+RESET ROLE;
+
+SET ROLE regress_verist_dispatcher;
+SELECT array_agg(id) FILTER (WHERE workflow_id = 'p-wf') AS ours,
+       bool_and(status = 'leased' AND lease_owner = 'd-1') AS all_leased
+FROM verist_lease_outbox('d-1', 100) \gset
+SELECT :'all_leased' AS all_leased, cardinality(:'ours'::bigint[]) AS ours;
+SELECT verist_mark_dispatched((:'ours'::bigint[])[1], 'd-1');
+RESET ROLE;
+
+SET ROLE regress_verist_auditor;
+SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
+SELECT status FROM verist_outbox WHERE workflow_id = 'p-wf';
+RESET ROLE;
+
+-- None of them can write a verist table directly, alter the event log, or
+-- call a function of another job.  Errors are permission denied (42501).
+SELECT verist_fingerprint() AS before \gset
+CREATE TEMP TABLE attempts(role name, label text, statement text);
+GRANT SELECT ON attempts TO PUBLIC;
+INSERT INTO attempts
+SELECT r.role, s.label, s.statement
+FROM (VALUES ('regress_verist_runner'), ('regress_verist_dispatcher'),
+             ('regress_verist_reviewer'), ('regress_verist_auditor'),
+             ('regress_verist_nobody')) AS r(role),
+     (VALUES
+        ('insert state',   $$INSERT INTO verist_state (workflow_id, run_id, version) VALUES ('p-wf', 'forged', 1)$$),
+        ('bump version',   $$UPDATE verist_state SET version = 99 WHERE workflow_id = 'p-wf'$$),
+        ('delete state',   $$DELETE FROM verist_state$$),
+        ('insert event',   $$INSERT INTO verist_events (workflow_id, run_id, step_id, type) VALUES ('p-wf', 'run-1', 's', 'forged')$$),
+        ('update event',   $$UPDATE verist_events SET type = 'forged'$$),
+        ('delete events',  $$DELETE FROM verist_events$$),
+        ('truncate events', $$TRUNCATE verist_events$$),
+        ('disable guard',  $$ALTER TABLE verist_events DISABLE TRIGGER verist_events_append_only$$),
+        ('drop guard',     $$DROP TRIGGER verist_events_append_only ON verist_events$$),
+        ('steal lease',    $$UPDATE verist_outbox SET lease_owner = 'me', status = 'leased'$$),
+        ('insert command', $$INSERT INTO verist_outbox (workflow_id, run_id, step_id, command, dedupe_key) VALUES ('p-wf', 'run-1', 's', '{}', 'x')$$),
+        ('clear block',    $$DELETE FROM verist_blocks$$)
+     ) AS s(label, statement);
+
+-- The outcome of every attempt, as each role.
+CREATE FUNCTION try_as(role name, statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    result text;
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', role);
+    result := verist_try(statement);
+    RESET ROLE;
+    RETURN result;
+END
+$$;
+SELECT label, count(*) AS roles,
+       count(*) FILTER (WHERE try_as(role, statement) LIKE '42501:%') AS denied
+FROM attempts GROUP BY label ORDER BY label;
+SELECT role, label, try_as(role, statement) AS result
+FROM attempts WHERE try_as(role, statement) NOT LIKE '42501:%';
+
+-- Functions outside a role's job are denied too.
+SELECT try_as('regress_verist_runner', $$SELECT verist_lease_outbox('x', 1)$$) AS runner_leases,
+       try_as('regress_verist_dispatcher', $$SELECT verist_commit('p-wf', 'run-2', 's', 0, '{}')$$) AS dispatcher_commits;
+SELECT try_as('regress_verist_reviewer', $$SELECT verist_commit('p-wf', 'run-2', 's', 0, '{}')$$) AS reviewer_commits,
+       try_as('regress_verist_auditor', $$SELECT * FROM verist_load('p-wf', 'run-1')$$) AS auditor_loads,
+       try_as('regress_verist_nobody', $$SELECT * FROM verist_get_block('p-wf', 'run-1')$$) AS nobody_reads;
+-- The pure functions are open to all.
+SELECT try_as('regress_verist_nobody', $$SELECT verist_dedupe_key('w', 'r', 's', '{}')$$) AS nobody_keys,
+       try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical;
+
+SELECT verist_fingerprint() = :'before' AS nothing_written;
+
+DROP FUNCTION try_as(name, text);
+DROP TABLE attempts;
+REVOKE ALL ON verist_state, verist_events, verist_outbox, verist_blocks FROM regress_verist_auditor;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public
+  FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer;
+DROP ROLE regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
+          regress_verist_auditor, regress_verist_nobody;
