@@ -573,17 +573,19 @@ test('dedupe keys match the JavaScript algorithm for commands sent by a JS clien
   });
 });
 
-// The ```lang block of SNIPPETS.md and the ```text block that follows it.
+// The ```lang block of README's snippet section and the ```text block after it.
 async function snippet(lang) {
-  const md = await readFile(new URL('../SNIPPETS.md', import.meta.url), 'utf8');
-  const m = md.match(new RegExp('```' + lang + '\\n([\\s\\S]*?)```\\s*```text\\n([\\s\\S]*?)```'));
-  assert.ok(m, `SNIPPETS.md has a ${lang} block followed by its text output`);
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.match(/<!-- snippets:begin -->([\s\S]*?)<!-- snippets:end -->/);
+  assert.ok(section, 'README.md has a section between <!-- snippets:begin/end --> markers');
+  const m = section[1].match(new RegExp('```' + lang + '\\n([\\s\\S]*?)```\\s*```text\\n([\\s\\S]*?)```'));
+  assert.ok(m, `README.md's snippet section has a ${lang} block followed by its text output`);
   return { code: m[1], output: m[2] };
 }
 
 const normalize = (text) => text.split('\n').map((line) => line.trimEnd()).join('\n').trim();
 
-test('SNIPPETS.md: the node-postgres snippet prints its documented output', async () => {
+test('README: the node-postgres snippet prints its documented output', async () => {
   // A database of its own, so outbox ids start at 1 as the output shows.
   const database = 'verist_snippet_node';
   await pool.query(`DROP DATABASE IF EXISTS ${database}`);

@@ -453,14 +453,17 @@ def savepoint_inside_caller_transaction():
     assert expect_ok(store.load(*ids))["computed"] == {"a": True, "c": True}
 
 
-SNIPPETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "SNIPPETS.md")
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "README.md")
 
 
 def snippet(lang):
-    """The ```lang block of SNIPPETS.md and the ```text block that follows it."""
-    with open(SNIPPETS, encoding="utf-8") as f:
-        m = re.search(r"```" + lang + r"\n(.*?)```\s*```text\n(.*?)```", f.read(), re.S)
-    assert m, f"SNIPPETS.md has a {lang} block followed by its text output"
+    """The ```lang block of README's snippet section and the ```text block after it."""
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    section = re.search(r"<!-- snippets:begin -->(.*?)<!-- snippets:end -->", text, re.S)
+    assert section, "README.md has a section between <!-- snippets:begin/end --> markers"
+    m = re.search(r"```" + lang + r"\n(.*?)```\s*```text\n(.*?)```", section.group(1), re.S)
+    assert m, f"README.md's snippet section has a {lang} block followed by its text output"
     return m.group(1), m.group(2)
 
 
