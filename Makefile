@@ -1,16 +1,18 @@
 EXTENSION = verist
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = verist
-OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o \
+OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o src/chain.o \
        src/state.o src/blocks.o src/outbox.o src/events.o
 
-DATA = sql/verist--$(EXTVERSION).sql
+# Every released version's script and every upgrade step ship; a shipped
+# script is never edited.
+DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.1.0--0.2.0.sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, by name: the install script in sql/ is never a test.
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path
+          privileges search_path audit
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).

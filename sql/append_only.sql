@@ -15,8 +15,8 @@ TRUNCATE verist_events;
 SELECT verist_try($$DELETE FROM verist_events$$) AS delete_all,
        verist_try($$TRUNCATE verist_events CASCADE$$) AS truncate_cascade;
 -- An upsert that would rewrite an event is refused too.
-SELECT verist_try($$INSERT INTO verist_events (id, workflow_id, run_id, step_id, type)
-                    SELECT id, workflow_id, run_id, step_id, 'forged' FROM verist_events
+SELECT verist_try($$INSERT INTO verist_events (id, workflow_id, run_id, step_id, type, seq, hash)
+                    SELECT id, workflow_id, run_id, step_id, 'forged', seq, hash FROM verist_events
                     WHERE workflow_id = 'a-wf' LIMIT 1
                     ON CONFLICT (id) DO UPDATE SET type = 'forged'$$) AS upsert;
 

@@ -171,8 +171,8 @@ ToUtf8(const char *s, int len, int *outlen)
 }
 
 /* Print a string quoted and escaped as JSON.stringify does. */
-static void
-AppendJsString(StringInfo out, const char *s, int len)
+void
+VeristAppendJsString(StringInfo out, const char *s, int len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *u;
@@ -320,7 +320,7 @@ CanonValue(StringInfo out, JsonbValue *v)
 			AppendNumber(out, v->val.numeric);
 			break;
 		case jbvString:
-			AppendJsString(out, v->val.string.val, v->val.string.len);
+			VeristAppendJsString(out, v->val.string.val, v->val.string.len);
 			break;
 		case jbvBinary:
 			CanonContainer(out, v->val.binary.data);
@@ -361,7 +361,7 @@ CanonObject(StringInfo out, JsonbContainer *container)
 	{
 		if (i > 0)
 			appendStringInfoChar(out, ',');
-		AppendJsString(out, members[i].key, members[i].keylen);
+		VeristAppendJsString(out, members[i].key, members[i].keylen);
 		appendStringInfoChar(out, ':');
 		CanonValue(out, &members[i].value);
 	}
@@ -414,9 +414,9 @@ VeristCanonicalText(StringInfo out, JsonbContainer *container)
 	CanonContainer(out, container);
 }
 
-/* Lowercase hex SHA-256 of a byte string, into hex[65]. */
-static void
-Sha256Hex(const char *data, size_t len, char *hex)
+/* Lowercase hex SHA-256 of a byte string, into hex[VERIST_HASH_HEX_LEN + 1]. */
+void
+VeristSha256Hex(const char *data, size_t len, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
@@ -446,20 +446,20 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 				const char *step_id, JsonbContainer *command)
 {
 	StringInfoData buf;
-	char	   *hex = palloc(2 * PG_SHA256_DIGEST_LENGTH + 1);
+	char	   *hex = palloc(VERIST_HASH_HEX_LEN + 1);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"command\":");
 	CanonContainer(&buf, command);
 	appendStringInfoString(&buf, ",\"runId\":");
-	AppendJsString(&buf, run_id, strlen(run_id));
+	VeristAppendJsString(&buf, run_id, strlen(run_id));
 	appendStringInfoString(&buf, ",\"stepId\":");
-	AppendJsString(&buf, step_id, strlen(step_id));
+	VeristAppendJsString(&buf, step_id, strlen(step_id));
 	appendStringInfoString(&buf, ",\"workflowId\":");
-	AppendJsString(&buf, workflow_id, strlen(workflow_id));
+	VeristAppendJsString(&buf, workflow_id, strlen(workflow_id));
 	appendStringInfoChar(&buf, '}');
 
-	Sha256Hex(buf.data, buf.len, hex);
+	VeristSha256Hex(buf.data, buf.len, hex);
 	pfree(buf.data);
 	return hex;
 }

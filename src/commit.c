@@ -18,9 +18,17 @@
  *
  * A conflict found by a statement raises an error, which aborts the whole
  * call: nothing written by the earlier statements survives.
+ *
+ * From 0.2.0 on (SQL verist_commit bound to verist_commit_chain) events are
+ * hash-chained per run (chain.c): the commit reads the run's chain head with
+ * its version (an update with events), hashes the events in memory, and
+ * writes the new head with the version.  The version check makes the head it
+ * read the one it extends: only commits move the head, and each moves the
+ * version too.  The 0.1.0 entry point (verist_commit) keeps 0.1.0's tables.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -33,9 +41,18 @@
 typedef struct CommitEvents
 {
 	int			count;
+	text	  **type_texts;		/* each event's type */
+	JsonbContainer **payload_roots; /* each payload, NULL for null */
+	JsonbContainer **trace_roots;	/* each stored llmTrace, NULL for null */
 	Datum		types;			/* text[] */
 	Datum		payloads;		/* jsonb[] */
 	Datum		traces;			/* jsonb[] */
+
+	/* the hash chain (0.2.0): filled by ChainEvents */
+	Datum		seqs;			/* int4[] */
+	Datum		hashes;			/* text[] */
+	int32		head_seq;		/* the run's chain head after this commit */
+	char		head_hash[VERIST_HASH_HEX_LEN + 1];
 } CommitEvents;
 
 /* The commands of a commit, routed. */
@@ -81,6 +98,35 @@ static VeristQuery state_version = {
 	2, {TEXTOID, TEXTOID}
 };
 
+/* 0.2.0: the state statements with the chain head, and the head itself. */
+static VeristQuery state_create_chain = {
+	"INSERT INTO @extschema@.verist_state AS s"
+	" (workflow_id, run_id, version, computed, overlay, created_at, updated_at,"
+	"  chain_seq, chain_hash)"
+	" VALUES ($1, $2, 1, $3, '{}'::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.now(), $4, $5)"
+	" ON CONFLICT (workflow_id, run_id) DO NOTHING RETURNING s.*",
+	5, {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID}
+};
+
+static VeristQuery state_update_chain = {
+	"UPDATE @extschema@.verist_state AS s"
+	" SET version = s.version OPERATOR(pg_catalog.+) 1,"
+	" computed = s.computed OPERATOR(pg_catalog.||) $4,"
+	" updated_at = pg_catalog.now(), chain_seq = $5, chain_hash = $6"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2"
+	" AND s.version OPERATOR(pg_catalog.=) $3"
+	" RETURNING s.*",
+	6, {TEXTOID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID}
+};
+
+static VeristQuery state_head = {
+	"SELECT s.version, s.chain_seq, s.chain_hash FROM @extschema@.verist_state AS s"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
 static VeristQuery block_insert = {
 	"INSERT INTO @extschema@.verist_blocks"
 	" (workflow_id, run_id, step_id, type, reason, payload, resume_step, created_at)"
@@ -98,6 +144,17 @@ static VeristQuery events_insert = {
 	6, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID}
 };
 
+static VeristQuery events_insert_chain = {
+	"INSERT INTO @extschema@.verist_events"
+	" (workflow_id, run_id, step_id, type, payload, llm_trace, created_at, seq, hash)"
+	" SELECT $1, $2, $3, e.type, e.payload, e.llm_trace, pg_catalog.now(), e.seq, e.hash"
+	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+	"                 pg_catalog.unnest($7), pg_catalog.unnest($8))"
+	" AS e(type, payload, llm_trace, seq, hash)",
+	8, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
+	INT4ARRAYOID, TEXTARRAYOID}
+};
+
 /* A jsonb Datum for a field's value, or SQL NULL when absent or JSON null. */
 static Datum
 FieldJsonb(JsonbValue *v, bool *isnull)
@@ -106,17 +163,62 @@ FieldJsonb(JsonbValue *v, bool *isnull)
 	return *isnull ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
 }
 
+/* The root container of a jsonb Datum, or NULL for SQL NULL. */
+static JsonbContainer *
+DatumRoot(Datum d, bool isnull)
+{
+	return isnull ? NULL : &DatumGetJsonbP(d)->root;
+}
+
+/*
+ * Under verist.hash_only, an llmTrace without its raw input and output:
+ * rebuild the object with every other key.  Otherwise the trace as given.
+ */
+static JsonbValue *
+StoredTrace(JsonbValue *trace)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		skip = false;
+
+	if (!verist_hash_only || trace == NULL || trace->type != jbvBinary ||
+		(VeristObjectField(trace->val.binary.data, "input") == NULL &&
+		 VeristObjectField(trace->val.binary.data, "output") == NULL))
+		return trace;
+
+	it = JsonbIteratorInit(trace->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			skip = (v.val.string.len == 5 && memcmp(v.val.string.val, "input", 5) == 0) ||
+				(v.val.string.len == 6 && memcmp(v.val.string.val, "output", 6) == 0);
+		if (skip && (tok == WJB_KEY || tok == WJB_VALUE))
+			continue;
+		/* the push of WJB_END_OBJECT returns the finished object */
+		result = pushJsonbValue(&state, tok,
+								(tok == WJB_KEY || tok == WJB_VALUE) ? &v : NULL);
+	}
+	return result;
+}
+
 /* Validate the events argument and lay it out as arrays. */
 static void
 PrepareEvents(Jsonb *events, CommitEvents *ev)
 {
 	int			count = JsonContainerSize(&events->root);
-	Datum	   *types = palloc(sizeof(Datum) * Max(count, 1));
-	Datum	   *payloads = palloc(sizeof(Datum) * Max(count, 1));
-	Datum	   *traces = palloc(sizeof(Datum) * Max(count, 1));
-	bool	   *payload_nulls = palloc(sizeof(bool) * Max(count, 1));
-	bool	   *trace_nulls = palloc(sizeof(bool) * Max(count, 1));
+	int			n = Max(count, 1);
+	Datum	   *types = palloc(sizeof(Datum) * n);
+	Datum	   *payloads = palloc(sizeof(Datum) * n);
+	Datum	   *traces = palloc(sizeof(Datum) * n);
+	bool	   *payload_nulls = palloc(sizeof(bool) * n);
+	bool	   *trace_nulls = palloc(sizeof(bool) * n);
 
+	ev->type_texts = palloc(sizeof(text *) * n);
+	ev->payload_roots = palloc(sizeof(JsonbContainer *) * n);
+	ev->trace_roots = palloc(sizeof(JsonbContainer *) * n);
 	for (int i = 0; i < count; i++)
 	{
 		JsonbValue *e = getIthJsonbValueFromContainer(&events->root, i);
@@ -124,18 +226,60 @@ PrepareEvents(Jsonb *events, CommitEvents *ev)
 
 		VeristValidateEvent(e, i);
 		type = VeristObjectField(e->val.binary.data, "type");
-		types[i] = PointerGetDatum(cstring_to_text_with_len(type->val.string.val,
-															type->val.string.len));
+		ev->type_texts[i] = cstring_to_text_with_len(type->val.string.val,
+													  type->val.string.len);
+		types[i] = PointerGetDatum(ev->type_texts[i]);
 		payloads[i] = FieldJsonb(VeristObjectField(e->val.binary.data, "payload"),
 								 &payload_nulls[i]);
-		traces[i] = FieldJsonb(VeristObjectField(e->val.binary.data, "llmTrace"),
+		traces[i] = FieldJsonb(StoredTrace(VeristObjectField(e->val.binary.data, "llmTrace")),
 							   &trace_nulls[i]);
+		ev->payload_roots[i] = DatumRoot(payloads[i], payload_nulls[i]);
+		ev->trace_roots[i] = DatumRoot(traces[i], trace_nulls[i]);
 	}
 
 	ev->count = count;
+	ev->seqs = ev->hashes = (Datum) 0;	/* set by ChainEvents, if chained */
 	ev->types = VeristBuildArray(types, NULL, count, TEXTOID);
 	ev->payloads = VeristBuildArray(payloads, payload_nulls, count, JSONBOID);
 	ev->traces = VeristBuildArray(traces, trace_nulls, count, JSONBOID);
+}
+
+/*
+ * Number and hash the events, chaining from the run's head (prev_seq,
+ * prev_hash); leave the new head in ev.
+ */
+static void
+ChainEvents(text *wf, text *run, text *step, int32 prev_seq, const char *prev_hash,
+			CommitEvents *ev)
+{
+	int			n = Max(ev->count, 1);
+	Datum	   *seqs = palloc(sizeof(Datum) * n);
+	Datum	   *hashes = palloc(sizeof(Datum) * n);
+	VeristChainEvent ce;
+
+	ce.workflow_id = wf;
+	ce.run_id = run;
+	ce.step_id = step;
+	ce.created_at = GetCurrentTransactionStartTimestamp();	/* = now() */
+	memcpy(ev->head_hash, prev_hash, VERIST_HASH_HEX_LEN + 1);
+	for (int i = 0; i < ev->count; i++)
+	{
+		if (prev_seq > PG_INT32_MAX - 1 - i)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("run \"%s\" of workflow \"%s\" has too many events",
+							text_to_cstring(run), text_to_cstring(wf))));
+		ce.seq = prev_seq + 1 + i;
+		ce.type = ev->type_texts[i];
+		ce.payload = ev->payload_roots[i];
+		ce.trace = ev->trace_roots[i];
+		VeristChainEventHash(ev->head_hash, &ce, ev->head_hash);
+		seqs[i] = Int32GetDatum(ce.seq);
+		hashes[i] = CStringGetTextDatum(ev->head_hash);
+	}
+	ev->head_seq = prev_seq + ev->count;
+	ev->seqs = VeristBuildArray(seqs, NULL, ev->count, INT4OID);
+	ev->hashes = VeristBuildArray(hashes, NULL, ev->count, TEXTOID);
 }
 
 /* One command's dedupe key and position, for the duplicate check. */
@@ -239,55 +383,135 @@ PrepareCommands(Jsonb *commands, const char *wf, const char *run, const char *st
 	cmds->keys = VeristBuildArray(keys, NULL, n, TEXTOID);
 }
 
+/* A commit: its arguments and what was prepared from them. */
+typedef struct Commit
+{
+	text	   *wf;
+	text	   *run;
+	text	   *step;
+	int32		expected;
+	Jsonb	   *output;
+	bool		chain;			/* 0.2.0: hash-chain the events */
+	CommitEvents ev;
+	CommitCommands cmds;
+} Commit;
+
+/* Raise version_mismatch, naming both versions. */
+static void
+RaiseVersionMismatch(Commit *c, int32 actual)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_VERSION_MISMATCH),
+			 errmsg("version mismatch for run \"%s\" of workflow \"%s\": expected %d, found %d",
+					text_to_cstring(c->run), text_to_cstring(c->wf), c->expected, actual),
+			 errhint("Load the run again and retry the step against its current version.")));
+}
+
+/* Raise not_found for the commit's run. */
+static void
+RaiseRunMissing(Commit *c)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_NOT_FOUND),
+			 errmsg("run \"%s\" of workflow \"%s\" does not exist",
+					text_to_cstring(c->run), text_to_cstring(c->wf)),
+			 errhint("Create a run by committing with expected version 0.")));
+}
+
+/* No row moved: tell a stale version from a missing run, and raise. */
+static void
+RaiseNotMoved(Commit *c)
+{
+	Datum		ids[2] = {PointerGetDatum(c->wf), PointerGetDatum(c->run)};
+	bool		isnull;
+
+	if (VeristExecute(&state_version, ids, NULL, false, 1) == 0)
+		RaiseRunMissing(c);
+	RaiseVersionMismatch(c, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull)));
+}
+
 /* Create the run, or raise run_exists; return the new state row. */
 static HeapTuple
-CreateState(text *wf, text *run, Jsonb *output)
+CreateState(Commit *c)
 {
-	Datum		values[3] = {PointerGetDatum(wf), PointerGetDatum(run),
-	JsonbPGetDatum(output)};
+	Datum		values[5] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+	JsonbPGetDatum(c->output)};
+	uint64		created;
 
-	if (VeristExecute(&state_create, values, NULL, false, 0) == 1)
+	if (c->chain)
+	{
+		char		genesis[VERIST_HASH_HEX_LEN + 1];
+
+		VeristChainGenesis(c->wf, c->run, genesis);
+		ChainEvents(c->wf, c->run, c->step, 0, genesis, &c->ev);
+		values[3] = Int32GetDatum(c->ev.head_seq);
+		values[4] = CStringGetTextDatum(c->ev.head_hash);
+		created = VeristExecute(&state_create_chain, values, NULL, false, 0);
+	}
+	else
+		created = VeristExecute(&state_create, values, NULL, false, 0);
+
+	if (created == 1)
 		return SPI_tuptable->vals[0];
-
 	ereport(ERROR,
 			(errcode(ERRCODE_VERIST_RUN_EXISTS),
 			 errmsg("run \"%s\" of workflow \"%s\" already exists",
-					text_to_cstring(run), text_to_cstring(wf)),
+					text_to_cstring(c->run), text_to_cstring(c->wf)),
 			 errhint("Commit with the run's current version to update it.")));
 	pg_unreachable();
 }
 
 /*
- * Advance the run from expected to expected + 1 and merge the output; raise
- * version_mismatch or not_found when no row moved.
+ * With events to chain: read the run's version and chain head, and hash the
+ * events onto it.  A run found at another version fails here already.
+ */
+static void
+ChainOntoHead(Commit *c)
+{
+	Datum		ids[2] = {PointerGetDatum(c->wf), PointerGetDatum(c->run)};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	int32		version;
+
+	if (VeristExecute(&state_head, ids, NULL, true, 1) == 0)
+		RaiseRunMissing(c);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	version = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
+	if (version != c->expected)
+		RaiseVersionMismatch(c, version);
+	ChainEvents(c->wf, c->run, c->step,
+				DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull)),
+				SPI_getvalue(row, desc, 3), &c->ev);
+}
+
+/*
+ * Advance the run from expected to expected + 1, merge the output and (with
+ * chained events) move the chain head; raise version_mismatch or not_found
+ * when no row moved.
  */
 static HeapTuple
-UpdateState(text *wf, text *run, int32 expected, Jsonb *output)
+UpdateState(Commit *c)
 {
-	Datum		values[4] = {PointerGetDatum(wf), PointerGetDatum(run),
-	Int32GetDatum(expected), JsonbPGetDatum(output)};
-	bool		isnull;
-	int32		actual;
+	Datum		values[6] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+	Int32GetDatum(c->expected), JsonbPGetDatum(c->output)};
+	uint64		moved;
 
-	if (VeristExecute(&state_update, values, NULL, false, 0) == 1)
-		return SPI_tuptable->vals[0];
+	if (c->chain && c->ev.count > 0)
+	{
+		ChainOntoHead(c);
+		values[4] = Int32GetDatum(c->ev.head_seq);
+		values[5] = CStringGetTextDatum(c->ev.head_hash);
+		moved = VeristExecute(&state_update_chain, values, NULL, false, 0);
+	}
+	else
+		moved = VeristExecute(&state_update, values, NULL, false, 0);
 
-	/* No row moved: tell a stale version from a missing run. */
-	if (VeristExecute(&state_version, values, NULL, false, 1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_NOT_FOUND),
-				 errmsg("run \"%s\" of workflow \"%s\" does not exist",
-						text_to_cstring(run), text_to_cstring(wf)),
-				 errhint("Create a run by committing with expected version 0.")));
-
-	actual = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_VERSION_MISMATCH),
-			 errmsg("version mismatch for run \"%s\" of workflow \"%s\": expected %d, found %d",
-					text_to_cstring(run), text_to_cstring(wf), expected, actual),
-			 errhint("Load the run again and retry the step against its current version.")));
-	pg_unreachable();
+	if (moved != 1)
+		RaiseNotMoved(c);
+	return SPI_tuptable->vals[0];
 }
 
 /* A command's text field as a text Datum, or SQL NULL when absent. */
@@ -343,14 +567,23 @@ InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds)
 			 errhint("Resolve the active block with verist_resolve_block first.")));
 }
 
-/* Insert the events, in array order. */
+/* Insert the events, in array order (with their chain from 0.2.0 on). */
 static void
-InsertEvents(text *wf, text *run, text *step, CommitEvents *ev)
+InsertEvents(Commit *c)
 {
-	Datum		values[6] = {PointerGetDatum(wf), PointerGetDatum(run),
-		PointerGetDatum(step), ev->types, ev->payloads, ev->traces};
+	CommitEvents *ev = &c->ev;
+	Datum		values[8] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+		PointerGetDatum(c->step), ev->types, ev->payloads, ev->traces, ev->seqs, ev->hashes};
+	uint64		inserted;
 
-	if (VeristExecute(&events_insert, values, NULL, false, 0) != (uint64) ev->count)
+	if (c->chain)
+	{
+		VeristEventsWriterFloor();
+		inserted = VeristExecute(&events_insert_chain, values, NULL, false, 0);
+	}
+	else
+		inserted = VeristExecute(&events_insert, values, NULL, false, 0);
+	if (inserted != (uint64) ev->count)
 		elog(ERROR, "verist_events insert wrote fewer rows than given");
 }
 
@@ -390,54 +623,63 @@ InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 			 errdetail("Dedupe key %s is already present.", cmds->key_strings[missing])));
 }
 
+/*
+ * The commit of SPEC 3, for both entry points: validate and prepare
+ * everything, then write state, block, events and commands.
+ */
+static Datum
+CommitStep(FunctionCallInfo fcinfo, bool chain)
+{
+	Commit		c;
+	Datum		result;
+
+	c.chain = chain;
+	c.wf = VeristIdArg(fcinfo, 0, "workflow_id");
+	c.run = VeristIdArg(fcinfo, 1, "run_id");
+	c.step = VeristIdArg(fcinfo, 2, "step_id");
+	VeristRequireArg(fcinfo, 3, "expected_version");
+	c.expected = PG_GETARG_INT32(3);
+	if (c.expected < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"expected_version\" must not be negative"),
+				 errdetail("The value given is %d.", c.expected),
+				 errhint("Use 0 to create a run, or the version it was loaded at.")));
+	c.output = VeristObjectArg(fcinfo, 4, "output");
+	PrepareEvents(VeristArrayArg(fcinfo, 5, "events"), &c.ev);
+	PrepareCommands(VeristArrayArg(fcinfo, 6, "commands"),
+					text_to_cstring(c.wf), text_to_cstring(c.run), text_to_cstring(c.step),
+					&c.cmds);
+
+	VeristConnect(fcinfo);
+	result = VeristReturnRow(fcinfo, c.expected == 0 ? CreateState(&c) : UpdateState(&c));
+	if (c.cmds.block != NULL)
+		InsertBlock(c.wf, c.run, c.step, &c.cmds);
+	if (c.ev.count > 0)
+		InsertEvents(&c);
+	if (c.cmds.count > 0)
+		InsertCommands(c.wf, c.run, c.step, &c.cmds);
+	VeristFinish();
+	PG_RETURN_DATUM(result);
+}
+
 PG_FUNCTION_INFO_V1(verist_commit);
 
 /*
- * SQL: verist_commit(workflow_id, run_id, step_id, expected_version, output,
- *					  events, commands) returns verist_state
+ * SQL (0.1.0): verist_commit(workflow_id, run_id, step_id, expected_version,
+ *							  output, events, commands) returns verist_state
  */
 Datum
 verist_commit(PG_FUNCTION_ARGS)
 {
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	text	   *step = VeristIdArg(fcinfo, 2, "step_id");
-	int32		expected;
-	Jsonb	   *output;
-	CommitEvents ev;
-	CommitCommands cmds;
-	HeapTuple	state;
-	Datum		result;
+	return CommitStep(fcinfo, false);
+}
 
-	VeristRequireArg(fcinfo, 3, "expected_version");
-	expected = PG_GETARG_INT32(3);
-	if (expected < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"expected_version\" must not be negative"),
-				 errdetail("The value given is %d.", expected),
-				 errhint("Use 0 to create a run, or the version it was loaded at.")));
-	output = VeristObjectArg(fcinfo, 4, "output");
-	PrepareEvents(VeristArrayArg(fcinfo, 5, "events"), &ev);
-	PrepareCommands(VeristArrayArg(fcinfo, 6, "commands"),
-					text_to_cstring(wf), text_to_cstring(run), text_to_cstring(step),
-					&cmds);
+PG_FUNCTION_INFO_V1(verist_commit_chain);
 
-	VeristConnect(fcinfo);
-
-	if (expected == 0)
-		state = CreateState(wf, run, output);
-	else
-		state = UpdateState(wf, run, expected, output);
-	result = VeristReturnRow(fcinfo, state);
-
-	if (cmds.block != NULL)
-		InsertBlock(wf, run, step, &cmds);
-	if (ev.count > 0)
-		InsertEvents(wf, run, step, &ev);
-	if (cmds.count > 0)
-		InsertCommands(wf, run, step, &cmds);
-
-	VeristFinish();
-	PG_RETURN_DATUM(result);
+/* SQL (0.2.0 on): verist_commit, with the events hash-chained per run */
+Datum
+verist_commit_chain(PG_FUNCTION_ARGS)
+{
+	return CommitStep(fcinfo, true);
 }

@@ -79,6 +79,19 @@ VeristConnect(FunctionCallInfo fcinfo)
 		elog(ERROR, "SPI_connect failed");
 }
 
+/* The OID of one of verist's relations, in the schema of the current call. */
+Oid
+VeristRelation(const char *name)
+{
+	Oid			relid;
+
+	Assert(OidIsValid(verist_schema_oid));
+	relid = get_relname_relid(name, verist_schema_oid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation \"%s\" of extension verist does not exist", name);
+	return relid;
+}
+
 /* Close the SPI connection of this call. */
 void
 VeristFinish(void)
@@ -108,8 +121,8 @@ VeristQueryText(const char *sql)
 }
 
 /* Prepare a statement, or return its kept plan if it is still current. */
-static SPIPlanPtr
-VeristPrepare(VeristQuery *query)
+SPIPlanPtr
+VeristPlan(VeristQuery *query)
 {
 	SPIPlanPtr	plan;
 	char	   *sql;
@@ -146,7 +159,7 @@ uint64
 VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 			  bool read_only, long count)
 {
-	SPIPlanPtr	plan = VeristPrepare(query);
+	SPIPlanPtr	plan = VeristPlan(query);
 	int			rc;
 
 	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
@@ -189,15 +202,18 @@ VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple)
 	return PointerGetDatum(SPI_returntuple(tuple, desc));
 }
 
-/* Build a one-dimensional text[] or jsonb[] argument from Datums and nulls. */
+/* Build a one-dimensional text[], jsonb[] or int4[] argument from Datums and nulls. */
 Datum
 VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype)
 {
 	int			dims[1] = {count};
 	int			lbs[1] = {1};
 
-	Assert(elemtype == TEXTOID || elemtype == JSONBOID);
-	/* text and jsonb are both varlena with int alignment */
+	Assert(elemtype == TEXTOID || elemtype == JSONBOID || elemtype == INT4OID);
+	/* text and jsonb are varlena, int4 is 4 bytes by value; all int-aligned */
+	if (elemtype == INT4OID)
+		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+												  elemtype, 4, true, TYPALIGN_INT));
 	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
 											  elemtype, -1, false, TYPALIGN_INT));
 }

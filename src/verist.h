@@ -9,6 +9,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -36,12 +37,14 @@ typedef struct VeristQuery
 
 /* plans.c */
 extern void VeristPlansInit(void);
+extern SPIPlanPtr VeristPlan(VeristQuery *query);
 extern uint64 VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 							bool read_only, long count);
 extern void VeristBeginSetResult(FunctionCallInfo fcinfo);
 extern void VeristStoreRows(FunctionCallInfo fcinfo);
 extern Datum VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple);
 extern void VeristConnect(FunctionCallInfo fcinfo);
+extern Oid	VeristRelation(const char *name);
 extern void VeristFinish(void);
 extern Datum VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype);
 
@@ -65,10 +68,35 @@ extern bool VeristIsNonEmptyString(const JsonbValue *v);
 extern const char *VeristJsonTypeName(const JsonbValue *v);
 
 /* canonical.c */
+#define VERIST_HASH_HEX_LEN 64	/* lowercase hex of a SHA-256 digest */
 extern void VeristCanonicalText(StringInfo out, JsonbContainer *container);
+extern void VeristAppendJsString(StringInfo out, const char *s, int len);
+extern void VeristSha256Hex(const char *data, size_t len, char *hex);
 extern char *VeristDedupeKey(const char *workflow_id, const char *run_id,
 							 const char *step_id, JsonbContainer *command);
 extern bool VeristJsonNumberToDouble(Numeric num, double *result);
+
+/* chain.c: the per-run hash chain of events (0.2.0) */
+typedef struct VeristChainEvent
+{
+	text	   *workflow_id;
+	text	   *run_id;
+	text	   *step_id;
+	text	   *type;
+	JsonbContainer *payload;	/* NULL: JSON null */
+	JsonbContainer *trace;		/* NULL: JSON null */
+	int32		seq;
+	TimestampTz created_at;
+} VeristChainEvent;
+
+extern void VeristChainGenesis(text *workflow_id, text *run_id, char *hex);
+extern void VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex);
+
+/* events.c */
+extern void VeristEventsWriterFloor(void);
+
+/* verist.c: settings */
+extern bool verist_hash_only;
 
 /* outbox.c: used by commit.c and blocks.c */
 extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
