@@ -12,12 +12,12 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, by name: the install script in sql/ is never a test.
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path audit
+          privileges search_path audit upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).
 ISOLATION = create-race version-race overlay-race resume-race review-race \
-            block-race lease-race lease-expiry release-race
+            block-race lease-race lease-expiry release-race read-events
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=verist
 
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers

@@ -1,0 +1,129 @@
+--
+-- upgrade: a populated 0.1.0 database updated in place to 0.2.0.  Existing
+-- events get their per-run sequence (in id order) and chain, every run
+-- verifies, commits extend the chain, and the upgraded catalog is identical
+-- to this database's fresh 0.2.0 install.
+--
+
+-- What a catalog of verist looks like: every object the extension owns, with
+-- what matters of it (column order and defaults, constraints, indexes,
+-- triggers, privileges, function definitions and comments, dump config).
+CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT 'extension ' || e.extversion || ' dumps ' ||
+           (SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text)
+            FROM unnest(e.extconfig) AS c)
+    FROM pg_extension e WHERE e.extname = 'verist'
+  UNION ALL
+    SELECT format('member %s', pg_describe_object(d.classid, d.objid, d.objsubid))
+    FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+    WHERE e.extname = 'verist' AND d.deptype = 'e'
+  UNION ALL
+    SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attnum,
+                  a.attname || ' ' || format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  pg_get_expr(ad.adbin, ad.adrelid))
+    FROM pg_class c
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+    WHERE c.relname LIKE 'verist\_%' AND c.relkind = 'r'
+  UNION ALL
+    SELECT format('table %s acl=%s', c.relname, c.relacl)
+    FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'S')
+  UNION ALL
+    SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE conrelid::regclass::text LIKE 'verist\_%'
+  UNION ALL
+    SELECT format('index %s', pg_get_indexdef(indexrelid))
+    FROM pg_index WHERE indrelid::regclass::text LIKE 'verist\_%'
+  UNION ALL
+    SELECT format('trigger %s enabled=%s', pg_get_triggerdef(oid), tgenabled)
+    FROM pg_trigger WHERE tgrelid::regclass::text LIKE 'verist\_%' AND NOT tgisinternal
+  UNION ALL
+    SELECT format('function %s returns %s language=%s symbol=%s volatile=%s strict=%s '
+                  'secdef=%s parallel=%s rows=%s config=%s acl=%s comment=%s',
+                  p.oid::regprocedure, pg_get_function_result(p.oid), l.lanname, p.prosrc,
+                  p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.prorows,
+                  p.proconfig, p.proacl, obj_description(p.oid, 'pg_proc'))
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.proname LIKE 'verist\_%' AND p.proname <> 'verist_catalog'
+      AND p.pronamespace = 'public'::regnamespace
+      AND p.oid IN (SELECT objid FROM pg_depend WHERE deptype = 'e')
+  ORDER BY 1
+$$;
+SELECT current_database() AS home,
+       pg_get_functiondef('verist_catalog()'::regprocedure) AS catalog_function \gset
+
+CREATE DATABASE verist_upgrade;
+\c verist_upgrade
+SET client_min_messages = warning;
+CREATE EXTENSION verist VERSION '0.1.0';
+SELECT :'catalog_function' \gexec
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+
+-- Data written by 0.1.0: runs with and without events, unicode and numbers in
+-- payloads, traces, a review, a suspend and its resume, leased and dispatched
+-- commands, an overlay.
+SELECT version FROM verist_commit('up-wf', 'run-1', 'extract', 0, '{"a": 1}',
+    $$[{"type": "extracted", "payload": {"z": 1, "a": [1.0, 1e21, "é😀", null]}},
+       {"type": "llm-call", "llmTrace": {"model": "m", "inputHash": "h1", "outputHash": "h2",
+        "promptTokens": 3, "completionTokens": 4, "durationMs": 5.5, "input": "p", "output": "o"}}]$$,
+    '[{"type": "invoke", "step": "verify"}, {"type": "review", "reason": "check"}]');
+SELECT version FROM verist_commit('up-wf', 'run-1', 'verify', 1, '{"b": 2}', '[{"type": "verified"}]');
+SELECT version FROM verist_commit('up-wf', 'run-2', 'ask', 0, '{}', '[{"type": "asked"}]',
+    '[{"type": "suspend", "reason": "input", "checkpoint": {"page": 1}}]');
+SELECT version FROM verist_commit('up-wf', 'run-1', 'later', 2, '{}', '[{"type": "third"}, {"type": "fourth"}]');
+SELECT version FROM verist_commit('other-wf', 'run-1', 'start', 0, '{}', '[{"type": "same run id, other workflow"}]');
+SELECT version FROM verist_commit('up-wf', 'no-events', 'start', 0, '{"x": 1}');
+SELECT count(*) FROM verist_resolve_block('up-wf', 'run-1', '{"approved": true}');
+SELECT count(*) FROM verist_resolve_block('up-wf', 'run-2', '{"resumeData": {"answer": 1}}');
+SELECT overlay FROM verist_set_overlay('up-wf', 'run-1', '{"a": 5}');
+SELECT count(*) AS leased FROM verist_lease_outbox('d', 1);
+SELECT verist_mark_dispatched(min(id), 'd') FROM verist_outbox WHERE status = 'leased';
+SELECT count(*) AS events_0_1, count(DISTINCT (workflow_id, run_id)) AS runs_with_events FROM verist_events;
+SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) AS events_before FROM verist_events t \gset
+SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) AS outbox_before FROM verist_outbox t \gset
+
+ALTER EXTENSION verist UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+
+-- Every event got its per-run sequence in id order, and every run verifies.
+SELECT workflow_id, run_id, seq, type FROM verist_events ORDER BY workflow_id, run_id, seq;
+SELECT bool_and(seq = n) AS seq_follows_id_order FROM (
+    SELECT seq, row_number() OVER (PARTITION BY workflow_id, run_id ORDER BY id) AS n
+    FROM verist_events) s;
+SELECT s.workflow_id, s.run_id, s.chain_seq, v.valid, v.events_checked
+FROM verist_state s, verist_verify_run(s.workflow_id, s.run_id) v ORDER BY 1, 2;
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+-- The old columns of every row are unchanged; the outbox is untouched.
+SELECT md5(string_agg((t.id, t.workflow_id, t.run_id, t.step_id, t.type, t.payload,
+                       t.llm_trace, t.created_at)::text, '|' ORDER BY t.id)) = :'events_before'
+       AS events_unchanged
+FROM verist_events t;
+SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) = :'outbox_before' AS outbox_unchanged
+FROM verist_outbox t;
+-- The append-only guard is back on.
+SELECT tgname, tgenabled FROM pg_trigger
+WHERE tgrelid = 'verist_events'::regclass AND NOT tgisinternal ORDER BY 1;
+DELETE FROM verist_events;
+
+-- New commits extend the upgraded chains.
+SELECT version, chain_seq FROM verist_commit('up-wf', 'run-1', 'after', 3, '{}', '[{"type": "fifth"}]');
+SELECT version, chain_seq FROM verist_commit('up-wf', 'no-events', 'after', 1, '{}', '[{"type": "first"}]');
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+
+-- The catalog of the upgraded database.
+SELECT string_agg(line, E'\n') AS upgraded FROM verist_catalog() AS line \gset
+
+\c :home
+SET client_min_messages = warning;
+DROP DATABASE verist_upgrade;
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+SELECT count(*) > 50 AS catalog_described,
+       md5(string_agg(line, E'\n')) = md5(:'upgraded') AS identical_to_fresh_install
+FROM verist_catalog() AS line;
+-- Any difference, line by line (none expected).
+(SELECT 'only upgraded: ' || l FROM regexp_split_to_table(:'upgraded', E'\n') AS l
+ EXCEPT SELECT 'only upgraded: ' || l FROM verist_catalog() AS l)
+UNION ALL
+(SELECT 'only fresh: ' || l FROM verist_catalog() AS l
+ EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded', E'\n') AS l);
+DROP FUNCTION verist_catalog();
