@@ -8,6 +8,8 @@
 -- What a catalog of verist looks like: every object the extension owns, with
 -- what matters of it (column order and defaults, constraints, indexes,
 -- triggers, privileges, function definitions and comments, dump config).
+-- Privileges are compared as what they grant: a NULL ACL is its default, so
+-- GRANT-then-REVOKE in earlier tests does not count as a difference.
 CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
     SELECT 'extension ' || e.extversion || ' dumps ' ||
            (SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text)
@@ -26,7 +28,9 @@ CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
     LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
     WHERE c.relname LIKE 'verist\_%' AND c.relkind = 'r'
   UNION ALL
-    SELECT format('table %s acl=%s', c.relname, c.relacl)
+    SELECT format('table %s acl=%s', c.relname,
+                  (SELECT array_agg(a::text ORDER BY a::text)
+                   FROM unnest(coalesce(c.relacl, acldefault('r', c.relowner))) AS a))
     FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'S')
   UNION ALL
     SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
@@ -42,7 +46,10 @@ CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
                   'secdef=%s parallel=%s rows=%s config=%s acl=%s comment=%s',
                   p.oid::regprocedure, pg_get_function_result(p.oid), l.lanname, p.prosrc,
                   p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.prorows,
-                  p.proconfig, p.proacl, obj_description(p.oid, 'pg_proc'))
+                  p.proconfig,
+                  (SELECT array_agg(a::text ORDER BY a::text)
+                   FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) AS a),
+                  obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
     WHERE p.proname LIKE 'verist\_%' AND p.proname <> 'verist_catalog'
       AND p.pronamespace = 'public'::regnamespace
