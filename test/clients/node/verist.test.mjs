@@ -89,8 +89,12 @@ test('create: version 1, computed = output, empty overlay, camelCase row', async
   const state = expectOk(await store.commit({
     workflowId, runId: 'r', stepId: 'start', expectedVersion: 0, output: { a: 1 },
   }));
+  // The adapter's columns, plus the audit chain head of 0.2.0 (README "Audit chain").
   assert.deepEqual(Object.keys(state).sort(),
-    ['computed', 'createdAt', 'overlay', 'runId', 'updatedAt', 'version', 'workflowId']);
+    ['chainHash', 'chainSeq', 'computed', 'createdAt', 'overlay', 'runId', 'updatedAt', 'version',
+      'workflowId']);
+  assert.equal(state.chainSeq, 0);
+  assert.match(state.chainHash, /^[0-9a-f]{64}$/);
   assert.equal(state.workflowId, workflowId);
   assert.equal(state.runId, 'r');
   assert.equal(state.version, 1);
