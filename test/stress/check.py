@@ -575,6 +575,14 @@ def main():
                 problems.append("%s block %s item %s: %s" % ((rel,) + tuple(r)))
         rep.check("amcheck finds tables and indexes consistent", problems)
 
+    # ------------------------------------------------------------ audit chain (0.2.0)
+    has_chain = fetch(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'verist_verify_all'")[0][0]
+    if has_chain:
+        broken = fetch(conn, "SELECT workflow_id, run_id, first_broken_seq, reason"
+                             " FROM verist_verify_all()")
+        rep.check("every run's event hash chain verifies (verist_verify_all)",
+                  ["%s/%s at seq %s: %s" % tuple(r) for r in broken])
+
     print("%d passed, %d failed" % (rep.n - rep.failed, rep.failed))
     return 1 if rep.failed else 0
 
