@@ -29,6 +29,10 @@ GRANT EXECUTE ON FUNCTION
   TO regress_verist_reviewer;
 GRANT SELECT ON verist_state, verist_events, verist_outbox, verist_blocks
   TO regress_verist_auditor;
+GRANT EXECUTE ON FUNCTION
+    verist_verify_run(text, text), verist_verify_all(), verist_run_digest(text, text),
+    verist_read_events(bigint, integer)
+  TO regress_verist_auditor;
 
 -- Each role can do its job through the functions.
 SET ROLE regress_verist_runner;
@@ -56,6 +60,10 @@ RESET ROLE;
 SET ROLE regress_verist_auditor;
 SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
 SELECT status FROM verist_outbox WHERE workflow_id = 'p-wf';
+SELECT valid, events_checked FROM verist_verify_run('p-wf', 'run-1');
+SELECT count(*) AS broken FROM verist_verify_all();
+SELECT seq FROM verist_run_digest('p-wf', 'run-1');
+SELECT type FROM verist_read_events(0, 1000) WHERE workflow_id = 'p-wf';
 RESET ROLE;
 
 -- None of them can write a verist table directly, alter the event log, or
@@ -107,9 +115,12 @@ SELECT try_as('regress_verist_runner', $$SELECT verist_lease_outbox('x', 1)$$) A
 SELECT try_as('regress_verist_reviewer', $$SELECT verist_commit('p-wf', 'run-2', 's', 0, '{}')$$) AS reviewer_commits,
        try_as('regress_verist_auditor', $$SELECT * FROM verist_load('p-wf', 'run-1')$$) AS auditor_loads,
        try_as('regress_verist_nobody', $$SELECT * FROM verist_get_block('p-wf', 'run-1')$$) AS nobody_reads;
+SELECT try_as('regress_verist_runner', $$SELECT * FROM verist_read_events(0, 1)$$) AS runner_tails,
+       try_as('regress_verist_nobody', $$SELECT * FROM verist_verify_all()$$) AS nobody_verifies;
 -- The pure functions are open to all.
 SELECT try_as('regress_verist_nobody', $$SELECT verist_dedupe_key('w', 'r', 's', '{}')$$) AS nobody_keys,
-       try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical;
+       try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical,
+       try_as('regress_verist_nobody', $$SELECT verist_chain_genesis('w', 'r')$$) AS nobody_genesis;
 
 SELECT verist_fingerprint() = :'before' AS nothing_written;
 
@@ -117,6 +128,7 @@ DROP FUNCTION try_as(name, text);
 DROP TABLE attempts;
 REVOKE ALL ON verist_state, verist_events, verist_outbox, verist_blocks FROM regress_verist_auditor;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public
-  FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer;
+  FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
+       regress_verist_auditor;
 DROP ROLE regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
           regress_verist_auditor, regress_verist_nobody;
