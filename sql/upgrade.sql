@@ -1,8 +1,9 @@
 --
--- upgrade: a populated 0.1.0 database updated in place to 0.2.0.  Existing
--- events get their per-run sequence (in id order) and chain, every run
--- verifies, commits extend the chain, and the upgraded catalog is identical
--- to this database's fresh 0.2.0 install.
+-- upgrade: a populated 0.1.0 database updated in place to 0.2.0, then to
+-- 0.3.0.  Existing events get their per-run sequence (in id order) and chain,
+-- every run verifies, commits extend the chain, 0.3.0's dispatch functions
+-- work on rows written by older versions, and the upgraded catalog is
+-- identical to this database's fresh install of the latest version.
 --
 
 -- What a catalog of verist looks like: every object the extension owns, with
@@ -26,12 +27,15 @@ CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
     FROM pg_class c
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
-    WHERE c.relname LIKE 'verist\_%' AND c.relkind = 'r'
+    WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'v')
   UNION ALL
-    SELECT format('table %s acl=%s', c.relname,
+    SELECT format('relation %s kind=%s acl=%s', c.relname, c.relkind,
                   (SELECT array_agg(a::text ORDER BY a::text)
                    FROM unnest(coalesce(c.relacl, acldefault('r', c.relowner))) AS a))
-    FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'S')
+    FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'S', 'v')
+  UNION ALL
+    SELECT format('view %s %s', c.relname, regexp_replace(pg_get_viewdef(c.oid), '\s+', ' ', 'g'))
+    FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind = 'v'
   UNION ALL
     SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
     FROM pg_constraint WHERE conrelid::regclass::text LIKE 'verist\_%'
@@ -44,7 +48,8 @@ CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
   UNION ALL
     SELECT format('function %s returns %s language=%s symbol=%s volatile=%s strict=%s '
                   'secdef=%s parallel=%s rows=%s config=%s acl=%s comment=%s',
-                  p.oid::regprocedure, pg_get_function_result(p.oid), l.lanname, p.prosrc,
+                  p.oid::regprocedure, pg_get_function_result(p.oid), l.lanname,
+                  regexp_replace(p.prosrc, '\s+', ' ', 'g'),
                   p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.prorows,
                   p.proconfig,
                   (SELECT array_agg(a::text ORDER BY a::text)
@@ -115,6 +120,19 @@ DELETE FROM verist_events;
 -- New commits extend the upgraded chains.
 SELECT version, chain_seq FROM verist_commit('up-wf', 'run-1', 'after', 3, '{}', '[{"type": "fifth"}]');
 SELECT version, chain_seq FROM verist_commit('up-wf', 'no-events', 'after', 1, '{}', '[{"type": "first"}]');
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+
+-- On to 0.3.0 (the default version): dispatch functions and views work on
+-- the rows older versions wrote; nothing of the chain changes.
+ALTER EXTENSION verist UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+SELECT version FROM verist_commit('up-wf', 'run-3', 'start', 0, '{}', '[{"type": "e"}]',
+    '[{"type": "invoke", "step": "flaky"}]');
+SELECT id AS flaky_id FROM verist_lease_outbox('d', 10) WHERE command->>'step' = 'flaky' \gset
+SELECT status, failures, last_error FROM verist_mark_retry(:flaky_id, 'd', 'timeout', 1);
+SELECT status, failures FROM verist_requeue(:flaky_id);
+SELECT pending, failed, dispatched FROM verist_outbox_stats;
+SELECT workflow_id, run_id, version, pending_commands FROM verist_run_summary ORDER BY 1, 2;
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 
 -- The catalog of the upgraded database.

@@ -143,7 +143,9 @@ ResolveReview(Datum *ids, Datum step, Jsonb *resolution)
 	Datum		values[4] = {ids[0], ids[1], step,
 		CStringGetTextDatum(approved->val.boolean ? "pending" : "rejected")};
 
-	VeristExecute(&outbox_release_deferred, values, NULL, false, 0);
+	if (VeristExecute(&outbox_release_deferred, values, NULL, false, 0) > 0 &&
+		approved->val.boolean)
+		VeristNotifyPending(DatumGetTextPP(ids[0]));
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	PushMember(&state, "approved", approved);
@@ -202,11 +204,12 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 	key_elem = CStringGetTextDatum(key);
 
 	/* Already queued (say, by a restored copy of this block)?  Keep that one. */
-	VeristInsertOutbox(DatumGetTextPP(ids[0]), DatumGetTextPP(ids[1]),
-					   cstring_to_text(step_id),
-					   VeristBuildArray(&cmd_elem, NULL, 1, JSONBOID),
-					   VeristBuildArray(&key_elem, NULL, 1, TEXTOID),
-					   "pending");
+	if (VeristInsertOutbox(DatumGetTextPP(ids[0]), DatumGetTextPP(ids[1]),
+						   cstring_to_text(step_id),
+						   VeristBuildArray(&cmd_elem, NULL, 1, JSONBOID),
+						   VeristBuildArray(&key_elem, NULL, 1, TEXTOID),
+						   "pending") > 0)
+		VeristNotifyPending(DatumGetTextPP(ids[0]));
 
 	state = NULL;
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);

@@ -597,7 +597,11 @@ InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 	inserted = VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys,
 								  cmds->status);
 	if (inserted == (uint64) cmds->count)
+	{
+		if (cmds->block == NULL)	/* pending, not deferred */
+			VeristNotifyPending(wf);
 		return;
+	}
 
 	/* Name the first command whose key was already there. */
 	for (int i = 0; i < cmds->count; i++)

@@ -17,6 +17,8 @@
 #define ERRCODE_VERIST_ACTIVE_BLOCK			MAKE_SQLSTATE('V','R','C','0','3')
 #define ERRCODE_VERIST_COMMAND_EXISTS		MAKE_SQLSTATE('V','R','C','0','4')
 #define ERRCODE_VERIST_LEASE_MISMATCH		MAKE_SQLSTATE('V','R','C','0','5')
+/* 0.3.0: re-queueing an outbox entry that is not a dead letter */
+#define ERRCODE_VERIST_NOT_FAILED			MAKE_SQLSTATE('V','R','C','0','6')
 #define ERRCODE_VERIST_NOT_FOUND			MAKE_SQLSTATE('V','R','N','0','1')
 #define ERRCODE_VERIST_SERIALIZATION		MAKE_SQLSTATE('V','R','S','0','1')
 /* Not a StorageError: a write the append-only event log refuses. */

@@ -9,10 +9,19 @@
  * does not grow with the dispatched, rejected and failed rows left behind.
  * Lease expiry uses the wall clock (clock_timestamp()), not the start of the
  * dispatcher's transaction.
+ *
+ * From 0.3.0 on, lease_expires_at of a row is read as "not leasable before":
+ * for a leased row that is the end of its lease, and a pending row that
+ * failed with a retry policy (verist_mark_retry) carries the end of its
+ * backoff there, with no owner.  Every other pending row has it NULL, so for
+ * the states 0.1.0 can reach the lease rule is SPEC 6's exactly.  The same
+ * file holds the rest of 0.3.0's dispatch: re-queueing dead letters, purging
+ * finished rows, and wake-up notifications.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "utils/timestamp.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -35,8 +44,7 @@ static VeristQuery outbox_lease = {
 	"WITH claimed AS ("
 	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
 	"  WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
-	"  AND (o.status OPERATOR(pg_catalog.=) 'pending'"
-	"       OR o.lease_expires_at IS NULL"
+	"  AND (o.lease_expires_at IS NULL"
 	"       OR o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())"
 	"  ORDER BY o.id LIMIT $2"
 	"  FOR UPDATE SKIP LOCKED"
@@ -81,6 +89,52 @@ static VeristQuery outbox_dispatched_batch = {
 	"  RETURNING o.id"
 	") SELECT id FROM done ORDER BY id",
 	2, {INT8ARRAYOID, TEXTOID}
+};
+
+/*
+ * A failure under a retry policy: back to pending, not leasable before the
+ * backoff ends, or failed (the dead letter) once max_attempts is reached.
+ * The delay is base * 2^(failures so far), capped at max; the exponent is
+ * capped at $7 (computed by the caller) so the product cannot overflow.
+ */
+static VeristQuery outbox_retry = {
+	"UPDATE @extschema@.verist_outbox AS o"
+	" SET failures = o.failures OPERATOR(pg_catalog.+) 1, last_error = $3, lease_owner = NULL,"
+	" status = CASE WHEN (o.failures OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.<) $4"
+	"          THEN 'pending' ELSE 'failed' END,"
+	" lease_expires_at = CASE WHEN (o.failures OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.<) $4"
+	"          THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+	"               LEAST($6, $5 OPERATOR(pg_catalog.*)"
+	"                     pg_catalog.power(2::pg_catalog.float8, LEAST(o.failures, $7)::pg_catalog.float8))"
+	"          END"
+	" WHERE o.id OPERATOR(pg_catalog.=) $1"
+	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
+	" AND o.lease_owner OPERATOR(pg_catalog.=) $2"
+	" RETURNING o.*",
+	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INTERVALOID, INTERVALOID, INT4OID}
+};
+
+static VeristQuery outbox_requeue = {
+	"UPDATE @extschema@.verist_outbox AS o"
+	" SET status = 'pending', failures = 0, lease_owner = NULL, lease_expires_at = NULL"
+	" WHERE o.id OPERATOR(pg_catalog.=) $1"
+	" AND o.status OPERATOR(pg_catalog.=) 'failed'"
+	" RETURNING o.*",
+	1, {INT8OID}
+};
+
+/* Oldest first, so a purge in batches walks the primary key forwards. */
+static VeristQuery outbox_purge = {
+	"WITH doomed AS ("
+	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"  WHERE o.status OPERATOR(pg_catalog.=) ANY ('{dispatched,rejected}'::pg_catalog.text[])"
+	"  AND COALESCE(o.dispatched_at, o.created_at)"
+	"      OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $1)"
+	"  ORDER BY o.id LIMIT $2"
+	"  FOR UPDATE SKIP LOCKED"
+	") DELETE FROM @extschema@.verist_outbox AS o USING doomed"
+	" WHERE o.id OPERATOR(pg_catalog.=) doomed.id",
+	2, {INTERVALOID, INT4OID}
 };
 
 static VeristQuery outbox_describe = {
@@ -235,4 +289,191 @@ verist_mark_dispatched_batch(PG_FUNCTION_ARGS)
 	VeristStoreRows(fcinfo);
 	VeristFinish();
 	return (Datum) 0;
+}
+
+/*
+ * Wake dispatchers: under verist.notify, queue a NOTIFY on channel
+ * verist_outbox with the workflow id as payload.  PostgreSQL sends it at
+ * commit and folds repeats of one payload within a transaction into one.
+ * Off by default: at commit, a notifying transaction takes a cluster-wide
+ * lock that serialises all notifying commits (README "Wake-ups").
+ */
+void
+VeristNotifyPending(text *workflow_id)
+{
+	char	   *payload;
+
+	if (!verist_notify)
+		return;
+	payload = text_to_cstring(workflow_id);
+	/* the payload limit is 8000 bytes: an id too long to fit wakes everyone */
+	Async_Notify(VERIST_NOTIFY_CHANNEL, strlen(payload) < 1000 ? payload : "");
+}
+
+/* An interval as microseconds, with months of 30 days (as extract(epoch) does). */
+static double
+IntervalMicros(const Interval *i)
+{
+	return (double) i->time + (double) i->day * USECS_PER_DAY +
+		(double) i->month * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
+/* Fetch a required interval argument that must be positive. */
+static Interval *
+PositiveIntervalArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval   *i;
+
+	VeristRequireArg(fcinfo, argno, name);
+	i = PG_GETARG_INTERVAL_P(argno);
+	if (IntervalMicros(i) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"%s\" must be positive", name),
+				 errdetail("The value given is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(i))))));
+	return i;
+}
+
+PG_FUNCTION_INFO_V1(verist_mark_retry);
+
+/*
+ * SQL: verist_mark_retry(outbox_id, lease_owner, error, max_attempts,
+ *						  base_delay, max_delay) returns verist_outbox
+ *
+ * The owner of a leased row reports a failure under a retry policy: the row
+ * goes back to pending after an exponential backoff, or to failed (the dead
+ * letter) at its max_attempts-th failure.  Returns the row as it now is.
+ */
+Datum
+verist_mark_retry(PG_FUNCTION_ARGS)
+{
+	Datum		values[7];
+	int32		max_attempts;
+	Interval   *base;
+	Interval   *cap;
+	int32		exponent = 0;
+	Datum		result;
+
+	VeristRequireArg(fcinfo, 0, "outbox_id");
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "lease_owner"));
+	VeristRequireArg(fcinfo, 2, "error");
+	values[2] = PG_GETARG_DATUM(2);
+	VeristRequireArg(fcinfo, 3, "max_attempts");
+	max_attempts = PG_GETARG_INT32(3);
+	if (max_attempts < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"max_attempts\" must be at least 1"),
+				 errdetail("The value given is %d.", max_attempts)));
+	base = PositiveIntervalArg(fcinfo, 4, "base_delay");
+	cap = PositiveIntervalArg(fcinfo, 5, "max_delay");
+	if (IntervalMicros(cap) < IntervalMicros(base))
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"max_delay\" must not be less than \"base_delay\"")));
+	/* the smallest exponent at which base * 2^exponent reaches the cap */
+	while (exponent < 62 && IntervalMicros(base) * ((double) (INT64CONST(1) << exponent)) <
+		   IntervalMicros(cap))
+		exponent++;
+
+	values[3] = Int32GetDatum(max_attempts);
+	values[4] = IntervalPGetDatum(base);
+	values[5] = IntervalPGetDatum(cap);
+	values[6] = Int32GetDatum(exponent);
+
+	VeristConnect(fcinfo);
+	if (VeristExecute(&outbox_retry, values, NULL, false, 0) != 1)
+		ReportLeaseMismatch(DatumGetInt64(values[0]), values);
+	result = VeristReturnRow(fcinfo, SPI_tuptable->vals[0]);
+	VeristFinish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(verist_requeue);
+
+/*
+ * SQL: verist_requeue(outbox_id) returns verist_outbox
+ *
+ * An operator sends a dead letter (a failed row) again: pending, failures
+ * reset to 0 (so a retry policy starts over), last_error kept for the record.
+ */
+Datum
+verist_requeue(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+	Datum		result;
+	HeapTuple	row;
+	text	   *wf;
+	bool		isnull;
+
+	VeristRequireArg(fcinfo, 0, "outbox_id");
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = (Datum) 0;
+
+	VeristConnect(fcinfo);
+	if (VeristExecute(&outbox_requeue, values, NULL, false, 0) != 1)
+	{
+		int64		id = DatumGetInt64(values[0]);
+
+		values[1] = CStringGetTextDatum("");
+		if (VeristExecute(&outbox_describe, values, NULL, false, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_VERIST_NOT_FOUND),
+					 errmsg("outbox entry " INT64_FORMAT " does not exist", id)));
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_NOT_FAILED),
+				 errmsg("outbox entry " INT64_FORMAT " is not a dead letter", id),
+				 errdetail("Its status is %s; only failed entries can be re-queued.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+	}
+	row = SPI_tuptable->vals[0];
+	wf = DatumGetTextPP(SPI_getbinval(row, SPI_tuptable->tupdesc,
+									  SPI_fnumber(SPI_tuptable->tupdesc, "workflow_id"),
+									  &isnull));
+	VeristNotifyPending(wf);
+	result = VeristReturnRow(fcinfo, row);
+	VeristFinish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(verist_purge_outbox);
+
+/*
+ * SQL: verist_purge_outbox(older_than interval, max_rows int) returns bigint
+ *
+ * Delete at most max_rows dispatched or rejected rows finished more than
+ * older_than ago (dispatched_at, or created_at for rejected rows), oldest
+ * first; never pending, deferred, leased or failed rows, never events.
+ * Returns how many went; call again (or CALL verist_purge_outbox_all) until
+ * it returns less than max_rows.
+ */
+Datum
+verist_purge_outbox(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+	int32		max_rows;
+	uint64		purged;
+
+	VeristRequireArg(fcinfo, 0, "older_than");
+	if (IntervalMicros(PG_GETARG_INTERVAL_P(0)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"older_than\" must not be negative")));
+	VeristRequireArg(fcinfo, 1, "max_rows");
+	max_rows = PG_GETARG_INT32(1);
+	if (max_rows < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"max_rows\" must be at least 1"),
+				 errdetail("The value given is %d.", max_rows)));
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = Int32GetDatum(max_rows);
+
+	VeristConnect(fcinfo);
+	purged = VeristExecute(&outbox_purge, values, NULL, false, 0);
+	VeristFinish();
+	PG_RETURN_INT64((int64) purged);
 }

@@ -22,6 +22,9 @@ PG_MODULE_MAGIC;
 /* verist.hash_only: drop llmTrace input and output before storing events. */
 bool		verist_hash_only = false;
 
+/* verist.notify: NOTIFY verist_outbox when commands become pending. */
+bool		verist_notify = false;
+
 void		_PG_init(void);
 
 /* Module load: define settings, set up caches. */
@@ -39,6 +42,15 @@ _PG_init(void)
 							 &verist_hash_only,
 							 false,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	/* Off by default: notifying commits serialise at commit (README "Wake-ups"). */
+	DefineCustomBoolVariable("verist.notify",
+							 "Sends NOTIFY verist_outbox when a transaction makes outbox commands pending.",
+							 "The payload is the workflow id; dispatchers LISTEN instead of polling.",
+							 &verist_notify,
+							 false,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("verist");

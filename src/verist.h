@@ -97,9 +97,13 @@ extern void VeristEventsWriterFloor(void);
 
 /* verist.c: settings */
 extern bool verist_hash_only;
+extern bool verist_notify;
 
 /* outbox.c: used by commit.c and blocks.c */
 extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
 								 Datum commands, Datum keys, const char *status);
+
+#define VERIST_NOTIFY_CHANNEL "verist_outbox"
+extern void VeristNotifyPending(text *workflow_id);
 
 #endif							/* VERIST_H */
