@@ -18,7 +18,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).
 ISOLATION = create-race version-race overlay-race resume-race review-race \
-            block-race lease-race lease-expiry release-race read-events
+            block-race lease-race lease-expiry release-race read-events \
+            notify retry-race
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=verist
 
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
