@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Dispatch (0.3.0): the example dispatcher of test/dispatch/ end to end on a
+# throwaway cluster -- NOTIFY wake-ups, retries with backoff, dead letters and
+# re-queueing, lease takeover by polling -- with two dispatchers at once.
+# Ends with "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+mkdir -p test/out
+
+python=""
+for candidate in /usr/bin/python3 python3; do
+    if "$candidate" -c 'import psycopg' 2>/dev/null; then python=$candidate; break; fi
+done
+if [ -z "$python" ]; then
+    echo "dispatch: psycopg 3 not found (apt-get install python3-psycopg, or run test/setup.sh)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+pg_virtualenv -t "$python" test/dispatch/e2e.py --seconds "${DISPATCH_SECONDS:-8}" \
+    --outdir test/out/dispatch 2>&1 | tee test/out/dispatch.raw
+rc=${PIPESTATUS[0]}
+pass=$(grep -c '^ok - ' test/out/dispatch.raw)
+fail=$(grep -c '^not ok - ' test/out/dispatch.raw)
+if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+echo "$pass passed, $fail failed"
+[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]
