@@ -1,8 +1,9 @@
 --
--- privileges: the least-privilege recipe of README ("Roles"), proved.  Four
+-- privileges: the least-privilege recipe of README ("Roles"), proved.  Five
 -- roles get EXECUTE on the functions of their job and nothing else (the
--- auditor gets SELECT); each can do its job through the functions, and none
--- can write a verist table directly or alter or delete events.
+-- auditor gets SELECT on the tables, the operator on the views); each can do
+-- its job through the functions, and none can write a verist table directly
+-- or alter or delete events.
 --
 
 -- The recipe, as README gives it.
@@ -10,6 +11,7 @@ CREATE ROLE regress_verist_runner NOLOGIN;
 CREATE ROLE regress_verist_dispatcher NOLOGIN;
 CREATE ROLE regress_verist_reviewer NOLOGIN;
 CREATE ROLE regress_verist_auditor NOLOGIN;
+CREATE ROLE regress_verist_operator NOLOGIN;
 CREATE ROLE regress_verist_nobody NOLOGIN;
 
 GRANT EXECUTE ON FUNCTION
@@ -33,6 +35,13 @@ GRANT EXECUTE ON FUNCTION
     verist_verify_run(text, text), verist_verify_all(), verist_run_digest(text, text),
     verist_read_events(bigint, integer)
   TO regress_verist_auditor;
+GRANT EXECUTE ON FUNCTION
+    verist_mark_retry(bigint, text, text, integer, interval, interval)
+  TO regress_verist_dispatcher;
+GRANT EXECUTE ON FUNCTION verist_requeue(bigint), verist_purge_outbox(interval, integer)
+  TO regress_verist_operator;
+GRANT EXECUTE ON PROCEDURE verist_purge_outbox_all(interval, integer, bigint) TO regress_verist_operator;
+GRANT SELECT ON verist_outbox_stats, verist_active_blocks, verist_run_summary TO regress_verist_operator;
 
 -- Each role can do its job through the functions.
 SET ROLE regress_verist_runner;
@@ -57,6 +66,21 @@ SELECT :'all_leased' AS all_leased, cardinality(:'ours'::bigint[]) AS ours;
 SELECT verist_mark_dispatched((:'ours'::bigint[])[1], 'd-1');
 RESET ROLE;
 
+-- 0.3.0: a dispatcher retries, an operator re-queues the dead letter, reads
+-- the views and purges, with no table privileges.
+SELECT version FROM verist_commit('p-wf', 'run-3', 's', 0, '{}', '[]', '[{"type": "emit", "topic": "x"}]');
+SET ROLE regress_verist_dispatcher;
+SELECT array_agg(id) FILTER (WHERE workflow_id = 'p-wf') AS ours FROM verist_lease_outbox('d-1', 100) \gset
+SELECT status FROM verist_mark_retry((:'ours'::bigint[])[1], 'd-1', 'gave up', 1);
+RESET ROLE;
+SET ROLE regress_verist_operator;
+SELECT failed > 0 AS has_dead_letter FROM verist_outbox_stats;
+SELECT status FROM verist_requeue((:'ours'::bigint[])[1]);
+SELECT version, pending_commands FROM verist_run_summary WHERE workflow_id = 'p-wf' AND run_id = 'run-3';
+SELECT count(*) AS active_blocks FROM verist_active_blocks WHERE workflow_id = 'p-wf';
+SELECT verist_purge_outbox('1000 years') AS purged;
+RESET ROLE;
+
 SET ROLE regress_verist_auditor;
 SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
 SELECT status FROM verist_outbox WHERE workflow_id = 'p-wf';
@@ -75,7 +99,7 @@ INSERT INTO attempts
 SELECT r.role, s.label, s.statement
 FROM (VALUES ('regress_verist_runner'), ('regress_verist_dispatcher'),
              ('regress_verist_reviewer'), ('regress_verist_auditor'),
-             ('regress_verist_nobody')) AS r(role),
+             ('regress_verist_operator'), ('regress_verist_nobody')) AS r(role),
      (VALUES
         ('insert state',   $$INSERT INTO verist_state (workflow_id, run_id, version) VALUES ('p-wf', 'forged', 1)$$),
         ('bump version',   $$UPDATE verist_state SET version = 99 WHERE workflow_id = 'p-wf'$$),
@@ -117,6 +141,9 @@ SELECT try_as('regress_verist_reviewer', $$SELECT verist_commit('p-wf', 'run-2',
        try_as('regress_verist_nobody', $$SELECT * FROM verist_get_block('p-wf', 'run-1')$$) AS nobody_reads;
 SELECT try_as('regress_verist_runner', $$SELECT * FROM verist_read_events(0, 1)$$) AS runner_tails,
        try_as('regress_verist_nobody', $$SELECT * FROM verist_verify_all()$$) AS nobody_verifies;
+SELECT try_as('regress_verist_dispatcher', $$SELECT verist_requeue(1)$$) AS dispatcher_requeues,
+       try_as('regress_verist_runner', $$SELECT * FROM verist_outbox_stats$$) AS runner_stats,
+       try_as('regress_verist_nobody', $$SELECT verist_purge_outbox('1 day')$$) AS nobody_purges;
 -- The pure functions are open to all.
 SELECT try_as('regress_verist_nobody', $$SELECT verist_dedupe_key('w', 'r', 's', '{}')$$) AS nobody_keys,
        try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical,
@@ -129,6 +156,8 @@ DROP TABLE attempts;
 REVOKE ALL ON verist_state, verist_events, verist_outbox, verist_blocks FROM regress_verist_auditor;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public
   FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
-       regress_verist_auditor;
+       regress_verist_auditor, regress_verist_operator;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA public FROM regress_verist_operator;
+REVOKE ALL ON verist_outbox_stats, verist_active_blocks, verist_run_summary FROM regress_verist_operator;
 DROP ROLE regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
-          regress_verist_auditor, regress_verist_nobody;
+          regress_verist_auditor, regress_verist_operator, regress_verist_nobody;

@@ -73,7 +73,8 @@ SELECT public.verist_effective_state('sp-wf', 'run-1') AS effective;
 SELECT count(*) AS wrong_run_loads FROM public.verist_load('sp-wf', 'no-such-run');
 SELECT type FROM public.verist_get_block('sp-wf', 'run-1');
 SELECT resolution FROM public.verist_resolve_block('sp-wf', 'run-1', '{"approved": true}');
-SELECT id AS lease_id FROM public.verist_lease_outbox('owner', 5) \gset
+SELECT max(id) FILTER (WHERE workflow_id OPERATOR(pg_catalog.=) 'sp-wf') AS lease_id
+FROM public.verist_lease_outbox('owner', 100) \gset
 SELECT public.sp_try(format('SELECT public.verist_mark_dispatched(%s, %L)', :lease_id, 'intruder')) AS intruder;
 SELECT public.verist_mark_dispatched(:lease_id, 'owner');
 
