@@ -36,6 +36,7 @@ STORAGE_ERRORS = {
     "VRC03": {"code": "conflict", "reason": "active_block"},
     "VRC04": {"code": "conflict", "reason": "command_exists"},
     "VRC05": {"code": "conflict", "reason": "lease_mismatch"},
+    "VRC06": {"code": "conflict", "reason": "not_failed"},   # 0.3.0: verist_requeue
     "VRN01": {"code": "not_found"},
     "VRS01": {"code": "serialization_error"},
 }
