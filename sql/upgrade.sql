@@ -122,6 +122,9 @@ SELECT version, chain_seq FROM verist_commit('up-wf', 'run-1', 'after', 3, '{}',
 SELECT version, chain_seq FROM verist_commit('up-wf', 'no-events', 'after', 1, '{}', '[{"type": "first"}]');
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 
+-- The catalog at 0.2.0, to compare with a fresh 0.2.0 install below.
+SELECT string_agg(line, E'\n') AS upgraded_020 FROM verist_catalog() AS line \gset
+
 -- On to 0.3.0 (the default version): dispatch functions and views work on
 -- the rows older versions wrote; nothing of the chain changes.
 ALTER EXTENSION verist UPDATE;
@@ -138,9 +141,24 @@ SELECT count(*) AS broken_runs FROM verist_verify_all();
 -- The catalog of the upgraded database.
 SELECT string_agg(line, E'\n') AS upgraded FROM verist_catalog() AS line \gset
 
+-- A fresh 0.2.0 install, for the 0.2.0 comparison.
+CREATE DATABASE verist_fresh_020;
+\c verist_fresh_020
+SET client_min_messages = warning;
+CREATE EXTENSION verist VERSION '0.2.0';
+SELECT :'catalog_function' \gexec
+SELECT md5(string_agg(line, E'\n')) = md5(:'upgraded_020') AS upgraded_020_identical_to_fresh_020
+FROM verist_catalog() AS line;
+(SELECT 'only upgraded: ' || l FROM regexp_split_to_table(:'upgraded_020', E'\n') AS l
+ EXCEPT SELECT 'only upgraded: ' || l FROM verist_catalog() AS l)
+UNION ALL
+(SELECT 'only fresh: ' || l FROM verist_catalog() AS l
+ EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded_020', E'\n') AS l);
+
 \c :home
 SET client_min_messages = warning;
 DROP DATABASE verist_upgrade;
+DROP DATABASE verist_fresh_020;
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT count(*) > 50 AS catalog_described,
        md5(string_agg(line, E'\n')) = md5(:'upgraded') AS identical_to_fresh_install
