@@ -30,3 +30,9 @@ endif
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# ASan + UBSan: a sanitized copy runs regress, isolation and the fuzzer
+# (test/sanitize/run.sh; the installed verist is not touched).
+.PHONY: sanitize
+sanitize:
+	bash test/sanitize/run.sh

@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 #include <stdlib.h>
 
 #include "fmgr.h"
@@ -19,12 +18,16 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(sanitize_probe_heap);
 
-/* Write one byte past the end of an 8-byte malloc'd block (n = 8). */
+/*
+ * Write one byte past the end of an n-byte malloc'd block.  The size comes
+ * from the argument: with a constant size UBSan's object-size check would
+ * catch the store first (and abort) before ASan could report it.
+ */
 Datum
 sanitize_probe_heap(PG_FUNCTION_ARGS)
 {
 	int32		n = PG_GETARG_INT32(0);
-	volatile char *p = malloc(8);
+	volatile char *p = malloc(n);
 	char		c;
 
 	p[n] = 1;
@@ -33,13 +36,17 @@ sanitize_probe_heap(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(c);
 }
 
-PG_FUNCTION_INFO_V1(sanitize_probe_overflow);
+PG_FUNCTION_INFO_V1(sanitize_probe_shift);
 
-/* Signed integer overflow for any positive argument. */
+/*
+ * Shift by n >= 32 bits, undefined behaviour UBSan reports.  (Not a signed
+ * overflow: PostgreSQL compiles with -fwrapv, which defines it, so UBSan does
+ * not instrument it at all.)
+ */
 Datum
-sanitize_probe_overflow(PG_FUNCTION_ARGS)
+sanitize_probe_shift(PG_FUNCTION_ARGS)
 {
-	volatile int32 x = PG_GETARG_INT32(0);
+	volatile int32 n = PG_GETARG_INT32(0);
 
-	PG_RETURN_INT32(x + INT_MAX);
+	PG_RETURN_INT32(1 << n);
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Fuzz: test/fuzz/fuzz.py feeds generated and mutated arguments to every
 # verist function on a throwaway cluster whose log and postmaster it watches
-# (no crash, only documented SQLSTATEs, nothing written by a failed call,
-# canonical JSON equal to JavaScript's).
+# (no crash, only documented SQLSTATEs, nothing written before bad input is
+# refused, bad input always refused, canonical JSON equal to JavaScript's).
+# First its self-test plants one violation of each promise and requires every
+# check to report it (a check that cannot fail proves nothing).
 #
-#   VERIST_LONG=1     100,000 calls (default: FUZZ_COUNT or 100,000 too; see below)
-#   FUZZ_COUNT/FUZZ_SEED/FUZZ_PORT override
+#   default          100,000 calls (about 3 minutes on 2 cores)
+#   VERIST_LONG=1    300,000 calls
+#   FUZZ_COUNT / FUZZ_SEED / FUZZ_PORT override
 #
-# Ends with "N passed, M failed" (one line per criterion of fuzz.py).
+# Ends with "N passed, M failed": one line per check, and per self-test check.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/fuzz/cluster.sh
@@ -25,19 +28,25 @@ port=${FUZZ_PORT:-$(fz_free_port 5480 5489)}
 if ! fz_cluster_init "$port"; then
     echo "not ok - throwaway cluster on port $port"
     echo "0 passed, 1 failed"
+    fz_cluster_destroy
     exit 1
 fi
 
-args=(--count "$count" --seed "$seed" --server-log "$FZ_LOG" --outdir "$outdir")
+args=(--seed "$seed" --server-log "$FZ_LOG" --outdir "$outdir")
 command -v node >/dev/null && args+=(--node node)
+echo "fuzz: self-test (planted violations)"
+"$PY" test/fuzz/fuzz.py --self-test "${args[@]}" | tee "$outdir/selftest.out"
+rc1=${PIPESTATUS[0]}
 echo "fuzz: $count calls, seed $seed (replay: FUZZ_SEED=$seed FUZZ_COUNT=$count bash test/suites/fuzz.sh)"
-"$PY" test/fuzz/fuzz.py "${args[@]}" | tee "$outdir/fuzz.out"
-rc=${PIPESTATUS[0]}
+start=$(date +%s)
+"$PY" test/fuzz/fuzz.py --count "$count" "${args[@]}" | tee "$outdir/fuzz.out"
+rc2=${PIPESTATUS[0]}
+echo "fuzz: wall time $(( $(date +%s) - start )) s"
 cp "$FZ_LOG" "$outdir/server.log" 2>/dev/null
 fz_cluster_destroy
 
-pass=$(grep -c '^ok' "$outdir/fuzz.out")
-fail=$(grep -c '^not ok' "$outdir/fuzz.out")
-if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+pass=$(cat "$outdir/selftest.out" "$outdir/fuzz.out" | grep -c '^ok')
+fail=$(cat "$outdir/selftest.out" "$outdir/fuzz.out" | grep -c '^not ok')
+if { [ "$rc1" -ne 0 ] || [ "$rc2" -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
 echo "$pass passed, $fail failed"
-[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]
+[ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$fail" -eq 0 ]
