@@ -219,12 +219,27 @@ INSERT INTO bad_audit VALUES
   ('event_hash: null seq',          $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, NULL, now())$$),
   ('event_hash: null created_at',   $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, NULL)$$),
   ('event_hash: empty type',        $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', '', NULL, NULL, 1, now())$$),
+  ('event_hash: prev not hex',      $$SELECT verist_event_hash(repeat('g', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
+  ('event_hash: prev upper case',   $$SELECT verist_event_hash(repeat('A', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
+  ('event_hash: prev multibyte',    $$SELECT verist_event_hash(repeat('é', 32), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
+  ('event_hash: infinite time',     $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, 'infinity')$$),
   ('read_events: null after_id',    $$SELECT verist_read_events(NULL, 1)$$),
   ('read_events: null max_entries', $$SELECT verist_read_events(0, NULL)$$),
   ('read_events: zero max_entries', $$SELECT verist_read_events(0, 0)$$),
   ('commit: number beyond double in an event', $$SELECT verist_commit('au-wf', 'big', 's', 0, '{}', '[{"type": "t", "payload": {"x": 1e400}}]')$$);
 SELECT label, verist_try(statement) AS result FROM bad_audit ORDER BY label;
 SELECT verist_fingerprint() = :'before' AS nothing_written;
+-- ts is a JSON number like any other: beyond 2^53 microseconds (after 2255)
+-- it is the double JavaScript would read, as the documented formula gives.
+SELECT verist_event_hash(repeat('0', 64), 'w', 'r', 's', 't', NULL, NULL, 1, t) =
+       encode(sha256(convert_to(repeat('0', 64) || verist_canonical_json(jsonb_build_object(
+           'workflowId', 'w', 'runId', 'r', 'stepId', 's', 'type', 't', 'payload', NULL,
+           'llmTrace', NULL, 'seq', 1, 'ts', (extract(epoch FROM t) * 1000000)::bigint)),
+           'UTF8')), 'hex') AS documented_ts
+FROM (VALUES ('2300-01-01 00:00:00.000001+00'::timestamptz), ('1600-06-01 12:00:00.5+00'),
+             ('2026-11-24 22:36:25.926925+00')) AS v(t);
+-- Event types may be long (they are not index keys).
+SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', repeat('t', 5000), NULL, NULL, 1, now())) AS long_type;
 -- NULL payload and llm_trace are JSON null, not an error.
 SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())) AS hash_len;
 DROP FUNCTION copy_run(text);

@@ -28,6 +28,11 @@ INSERT INTO bad_calls VALUES
   ('commit: empty workflow_id',     $$SELECT verist_commit('', 'r', 's', 0, '{}')$$),
   ('commit: empty run_id',          $$SELECT verist_commit('w', '', 's', 0, '{}')$$),
   ('commit: empty step_id',         $$SELECT verist_commit('w', 'r', '', 0, '{}')$$),
+  -- ids are index keys: longer than 512 bytes is refused before any index sees it
+  ('commit: long workflow_id',      $$SELECT verist_commit(repeat('w', 3000), 'r', 's', 0, '{}')$$),
+  ('commit: long run_id',           $$SELECT verist_commit('w', repeat('é', 257), 's', 0, '{}')$$),
+  ('commit: long step_id, deferred', $$SELECT verist_commit('b-wf', 'run-1', repeat('s', 513), 1, '{}', '[]', '[{"type": "review", "reason": "x"}, {"type": "emit", "topic": "t"}]')$$),
+  ('lease: long owner',             $$SELECT verist_lease_outbox(repeat('o', 600), 1)$$),
   ('commit: negative version',      $$SELECT verist_commit('b-wf', 'run-1', 's', -1, '{}')$$),
   ('commit: minimum int version',   $$SELECT verist_commit('b-wf', 'run-1', 's', -2147483648, '{}')$$),
   -- verist_commit: output not an object
@@ -120,6 +125,14 @@ SELECT label, verist_try(statement) AS result FROM bad_calls ORDER BY label;
 SELECT count(*) AS accepted FROM bad_calls WHERE verist_try(statement) = 'ok';
 
 SELECT verist_fingerprint() = :'before' AS nothing_written;
+
+-- The longest ids accepted work end to end, through every index.
+SELECT version FROM verist_commit(repeat('w', 512), repeat('r', 512), repeat('s', 512), 0, '{}',
+    '[{"type": "e"}]', '[{"type": "emit", "topic": "t"}, {"type": "review", "reason": "x"}]');
+SELECT length(workflow_id), length(run_id), length(step_id), status
+FROM verist_outbox WHERE workflow_id = repeat('w', 512);
+SELECT resolution FROM verist_resolve_block(repeat('w', 512), repeat('r', 512), '{"approved": false}');
+SELECT verist_fingerprint() AS before \gset
 
 -- Text that is not JSON, or JSON with \u0000, never reaches verist:
 -- PostgreSQL's own jsonb input refuses it with a standard 22xxx SQLSTATE.

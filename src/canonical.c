@@ -12,8 +12,9 @@
  *   indices (canonical integers up to 2^32 - 2) come first in numeric order,
  *   as JavaScript enumerates them;
  * - every number is read as the nearest double and printed the way
- *   Number.prototype.toString does, from the shortest round-trip digits that
- *   PostgreSQL's own Ryu code finds;
+ *   Number.prototype.toString does, from the shortest digits that read back
+ *   as that double (PostgreSQL's Ryu code, corrected where it is not the
+ *   shortest: see ShortestDigits);
  * - strings are escaped the way JSON.stringify escapes them.
  */
 #include "postgres.h"
@@ -60,31 +61,23 @@ VeristJsonNumberToDouble(Numeric num, double *result)
 	return true;
 }
 
+/* Room for the digits of a double, however printed (17 significant at most). */
+#define DIGITS_LEN 32
+
 /*
- * Print a finite double as ECMAScript Number::toString does.
- *
- * Ryu gives the shortest digit string; we re-read its output as digits d
- * (k of them) and exponent n with x = 0.d * 10^n, then lay them out by the
- * rules of the ECMAScript specification.
+ * Read a decimal in plain or exponent notation ("0.00123", "1.5e+22",
+ * "9.990e-07") as its significant digits (no leading or trailing zeros) and
+ * the exponent n with value = 0.<digits> * 10^n.  Returns the digit count.
  */
-static void
-AppendJsNumber(StringInfo out, double x)
+static int
+ParseDecimal(const char *text, char *digits, int *n)
 {
-	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
 	int			k = 0;
-	int			n = 0;
 	int			point = -1;
 	const char *p;
 
-	if (x == 0)
-	{
-		appendStringInfoChar(out, '0');	/* also -0 */
-		return;
-	}
-
-	double_to_shortest_decimal_buf(x, buf);
-	for (p = buf; *p != '\0' && *p != 'e'; p++)
+	*n = 0;
+	for (p = text; *p != '\0' && *p != 'e' && *p != 'E'; p++)
 	{
 		if (*p == '.')
 			point = k;
@@ -94,20 +87,94 @@ AppendJsNumber(StringInfo out, double x)
 			{
 				/* leading zero: 0.00ddd means a smaller exponent */
 				if (point >= 0)
-					n--;
+					(*n)--;
 				continue;
 			}
-			digits[k++] = *p;
+			if (k < DIGITS_LEN)
+				digits[k++] = *p;
 		}
 	}
-	n += (point >= 0 ? point : k);
-	if (*p == 'e')
-		n += atoi(p + 1);
+	*n += (point >= 0 ? point : k);
+	if (*p == 'e' || *p == 'E')
+		*n += atoi(p + 1);
 	while (k > 1 && digits[k - 1] == '0')
 		k--;
+	return k;
+}
 
+/*
+ * Does some decimal of p significant digits read back as x?  The closest one
+ * does if any does; printf rounds correctly (ties to even) and strtod reads
+ * correctly, so this asks exactly that.  Its text is left in buf.
+ */
+static bool
+ReadsBackWith(double x, int p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*e", p - 1, x);
+	return strtod(buf, NULL) == x;
+}
+
+/*
+ * The digits ECMAScript Number::toString prints for a finite, positive x:
+ * the fewest significant digits that read back as x, the closest to x of
+ * those (ties to even).  Returns their count; sets *n (x = 0.digits * 10^n).
+ *
+ * PostgreSQL's Ryu is fast, but treats the rounding interval of x as open,
+ * so where a shorter decimal lies exactly on its boundary (1e23, or
+ * 23021599592181310) it answers with more digits than JavaScript.  Its count
+ * is still an upper bound.  Only if one digit fewer also reads back, search
+ * the fewest with printf: reading back is monotonic in the number of digits
+ * (the closest p+1-digit decimal is no farther than the closest p-digit one),
+ * so a binary search finds it.
+ */
+static int
+ShortestDigits(double x, char *digits, int *n)
+{
+	char		ryu[DOUBLE_SHORTEST_DECIMAL_LEN];
+	char		buf[DIGITS_LEN + 16];
+	int			k;
+	int			lo = 1;
+	int			hi;
+
+	double_to_shortest_decimal_buf(x, ryu);
+	k = ParseDecimal(ryu, digits, n);
+	if (k == 1 || !ReadsBackWith(x, k - 1, buf, sizeof(buf)))
+		return k;
+
+	hi = k - 1;					/* reads back; find the fewest that does */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (ReadsBackWith(x, mid, buf, sizeof(buf)))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	ReadsBackWith(x, hi, buf, sizeof(buf));
+	return ParseDecimal(buf, digits, n);
+}
+
+/*
+ * Print a finite double as ECMAScript Number::toString does: its shortest
+ * digits d (k of them) with x = 0.d * 10^n, laid out by the rules of the
+ * ECMAScript specification.
+ */
+void
+VeristAppendJsNumber(StringInfo out, double x)
+{
+	char		digits[DIGITS_LEN];
+	int			k;
+	int			n;
+
+	if (x == 0)
+	{
+		appendStringInfoChar(out, '0');	/* also -0 */
+		return;
+	}
 	if (x < 0)
 		appendStringInfoChar(out, '-');
+	k = ShortestDigits(fabs(x), digits, &n);
 
 	if (k <= n && n <= 21)
 	{
@@ -151,7 +218,7 @@ AppendNumber(StringInfo out, Numeric num)
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("JSON number is out of range for canonical JSON"),
 				 errdetail("Canonical JSON holds only numbers a JavaScript double can represent.")));
-	AppendJsNumber(out, d);
+	VeristAppendJsNumber(out, d);
 }
 
 /* Convert a string from the server encoding to UTF-8 (no copy if UTF-8). */

@@ -14,7 +14,8 @@
  *
  * printed by the canonicaliser of SPEC 4 (so these keys appear in exactly
  * that order), with ts the event's created_at in microseconds since the Unix
- * epoch and SQL NULL printed as JSON null.  The genesis hash of a run is
+ * epoch (a JSON number: a double, like every number there) and SQL NULL
+ * printed as JSON null.  The genesis hash of a run is
  * hex(SHA-256(canonical({"chain": "verist/1", "runId", "workflowId"}))).
  *
  * The run's chain head (its last sequence number and hash) is kept on its
@@ -145,7 +146,10 @@ VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex)
 	AppendJsText(&buf, ev->run_id);
 	appendStringInfo(&buf, ",\"seq\":%d,\"stepId\":", ev->seq);
 	AppendJsText(&buf, ev->step_id);
-	appendStringInfo(&buf, ",\"ts\":" INT64_FORMAT ",\"type\":", UnixMicros(ev->created_at));
+	/* a JSON number, so read as a double like every other (exact until 2255) */
+	appendStringInfoString(&buf, ",\"ts\":");
+	VeristAppendJsNumber(&buf, (double) UnixMicros(ev->created_at));
+	appendStringInfoString(&buf, ",\"type\":");
 	AppendJsText(&buf, ev->type);
 	appendStringInfoString(&buf, ",\"workflowId\":");
 	AppendJsText(&buf, ev->workflow_id);
@@ -460,6 +464,20 @@ verist_chain_genesis(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }
 
+/* Is a text exactly VERIST_HASH_HEX_LEN lowercase hex digits? */
+static bool
+IsHashHex(text *t)
+{
+	const char *p = VARDATA_ANY(t);
+
+	if (VARSIZE_ANY_EXHDR(t) != VERIST_HASH_HEX_LEN)
+		return false;
+	for (int i = 0; i < VERIST_HASH_HEX_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(verist_event_hash);
 
 /*
@@ -469,24 +487,33 @@ PG_FUNCTION_INFO_V1(verist_event_hash);
 Datum
 verist_event_hash(PG_FUNCTION_ARGS)
 {
-	text	   *prev = VeristIdArg(fcinfo, 0, "prev_hash");
+	text	   *prev = VeristTextArg(fcinfo, 0, "prev_hash");
 	VeristChainEvent ev;
 	char		hex[VERIST_HASH_HEX_LEN + 1];
 
-	if (VARSIZE_ANY_EXHDR(prev) != VERIST_HASH_HEX_LEN)
+	if (!IsHashHex(prev))
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"prev_hash\" must be %d hex characters", VERIST_HASH_HEX_LEN)));
+				 errmsg("argument \"prev_hash\" must be %d lowercase hex characters",
+						VERIST_HASH_HEX_LEN)));
 	ev.workflow_id = VeristIdArg(fcinfo, 1, "workflow_id");
 	ev.run_id = VeristIdArg(fcinfo, 2, "run_id");
 	ev.step_id = VeristIdArg(fcinfo, 3, "step_id");
-	ev.type = VeristIdArg(fcinfo, 4, "type");
+	ev.type = VeristTextArg(fcinfo, 4, "type");
+	if (VARSIZE_ANY_EXHDR(ev.type) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"type\" must not be empty")));
 	ev.payload = PG_ARGISNULL(5) ? NULL : &PG_GETARG_JSONB_P(5)->root;
 	ev.trace = PG_ARGISNULL(6) ? NULL : &PG_GETARG_JSONB_P(6)->root;
 	VeristRequireArg(fcinfo, 7, "seq");
 	ev.seq = PG_GETARG_INT32(7);
 	VeristRequireArg(fcinfo, 8, "created_at");
 	ev.created_at = PG_GETARG_TIMESTAMPTZ(8);
+	if (TIMESTAMP_NOT_FINITE(ev.created_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"created_at\" must be finite")));
 
 	VeristChainEventHash(VARDATA_ANY(prev), &ev, hex);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));

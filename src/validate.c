@@ -85,18 +85,35 @@ VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("argument \"%s\" must not be null", name)));
 }
 
-/* Fetch a required, non-empty text argument (an id or owner). */
+/* Fetch a required text argument, of any length. */
+text *
+VeristTextArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	VeristRequireArg(fcinfo, argno, name);
+	return PG_GETARG_TEXT_PP(argno);
+}
+
+/*
+ * Fetch a required, non-empty text argument (an id or owner) of at most
+ * VERIST_MAX_ID_BYTES: ids are index keys, up to three of them in one index
+ * entry, and a longer one would fail deep in a btree with "index row size"
+ * after rows were written.
+ */
 text *
 VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
-	text	   *t;
+	text	   *t = VeristTextArg(fcinfo, argno, name);
 
-	VeristRequireArg(fcinfo, argno, name);
-	t = PG_GETARG_TEXT_PP(argno);
 	if (VARSIZE_ANY_EXHDR(t) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must not be empty", name)));
+	if (VARSIZE_ANY_EXHDR(t) > VERIST_MAX_ID_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"%s\" is too long", name),
+				 errdetail("It has %d bytes; ids have at most %d.",
+						   (int) VARSIZE_ANY_EXHDR(t), VERIST_MAX_ID_BYTES)));
 	return t;
 }
 

@@ -57,7 +57,9 @@ typedef enum VeristCommandKind
 } VeristCommandKind;
 
 /* validate.c: argument checks; each raises serialization_error */
+#define VERIST_MAX_ID_BYTES 512	/* three ids must fit one btree entry (2704 bytes) */
 extern void VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern text *VeristTextArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern text *VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Jsonb *VeristObjectArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Jsonb *VeristArrayArg(FunctionCallInfo fcinfo, int argno, const char *name);
@@ -71,6 +73,7 @@ extern const char *VeristJsonTypeName(const JsonbValue *v);
 #define VERIST_HASH_HEX_LEN 64	/* lowercase hex of a SHA-256 digest */
 extern void VeristCanonicalText(StringInfo out, JsonbContainer *container);
 extern void VeristAppendJsString(StringInfo out, const char *s, int len);
+extern void VeristAppendJsNumber(StringInfo out, double x);
 extern void VeristSha256Hex(const char *data, size_t len, char *hex);
 extern char *VeristDedupeKey(const char *workflow_id, const char *run_id,
 							 const char *step_id, JsonbContainer *command);

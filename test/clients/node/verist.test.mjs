@@ -577,6 +577,26 @@ test('dedupe keys match the JavaScript algorithm for commands sent by a JS clien
   });
 });
 
+test('canonical numbers: 20,000 random doubles print exactly as JSON.stringify prints them', async () => {
+  // Random bit patterns cover every exponent; the fixed values are doubles
+  // whose shortest digits lie on a rounding boundary (1e23 and friends),
+  // where PostgreSQL's own shortest-digit printer gives more digits.
+  const view = new DataView(new ArrayBuffer(8));
+  const values = [1e23, 23021599592181310, 5e-324, 1.7976931348623157e308, 2 ** 53 + 2, 9.5e-7, 1e21, 1e-7];
+  while (values.length < 20000) {
+    view.setUint32(0, (Math.random() * 2 ** 32) >>> 0);
+    view.setUint32(4, (Math.random() * 2 ** 32) >>> 0);
+    const x = view.getFloat64(0);
+    if (Number.isFinite(x)) values.push(x);
+  }
+  const text = JSON.stringify(values);
+  const { rows } = await pool.query('SELECT verist_canonical_json($1::jsonb) AS canonical', [text]);
+  const got = rows[0].canonical.slice(1, -1).split(',');
+  const differ = values.filter((v, i) => JSON.stringify(v) !== got[i]);
+  assert.deepEqual(differ.slice(0, 5).map((v) => [JSON.stringify(v), got[values.indexOf(v)]]), []);
+  assert.equal(got.length, values.length);
+});
+
 // The ```lang block of README's snippet section and the ```text block after it.
 async function snippet(lang) {
   const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
