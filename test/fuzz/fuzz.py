@@ -53,8 +53,6 @@ autocommit transaction each (the other error-cleanup path).  A lost
 connection replays the batch one call at a time to find the culprit.
 
 Every failing input is written to <outdir>/failures.sql, ready to replay.
-Bugs already reported to the owner of the C code are listed in KNOWN_*:
-counted and shown, not failed, until fixed (--strict fails them).
 
   fuzz.py --count 20000 --seed 1 --server-log /path/to/server.log
   fuzz.py --self-test --server-log /path/to/server.log
@@ -98,17 +96,8 @@ WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
            "verist_mark_retry": 6, "verist_requeue": 4, "verist_purge_outbox": 2}
 FUNCTIONS = list(WEIGHTS)
 
-# Bugs this fuzzer found in the C code, reported to its owner (src/ is not
-# the fuzzer's to change) and excluded until fixed.  Each hit is still counted
-# and shown; --strict turns them back into failures.
-KNOWN_LONG_ID = (
-    "54000", r"^index row size \d+ exceeds btree version \d+ maximum \d+ for index "
-             r"\"verist_(state_pkey|events_run_idx|outbox_deferred_idx|blocks_\w+_idx)\"",
-    "an id too long for a btree entry (~2.7 kB that does not compress) reaches an index:"
-    " 54000 instead of serialization_error")
-KNOWN_RYU = ("a number whose shortest JavaScript digits lie on a rounding boundary gets"
-             " longer digits (1e23: 9.999999999999999e+22; PostgreSQL's Ryu without STRICTLY_SHORTEST):"
-             " canonical text and dedupe key differ from JavaScript's")
+# Ids are index keys; longer ones are refused as bad input (validate.c).
+MAX_ID_BYTES = 512
 
 CRASH_LOG_RE = re.compile(r"terminated by signal|server process .* (was terminated|exited with)|"
                           r"PANIC:|TRAP:|AddressSanitizer|runtime error:|LeakSanitizer|"
@@ -228,7 +217,7 @@ def lit(s):
 class Case:
     """One call: its SQL, what the SPEC says about it, and what happened."""
     __slots__ = ("fn", "sql", "bad", "oracle", "check", "deep", "code", "result", "message",
-                 "writes", "ms", "known")
+                 "writes", "ms")
 
     def __init__(self, fn, sql, bad=None, oracle=None, check=None):
         self.fn = fn
@@ -238,7 +227,6 @@ class Case:
         self.check = check      # ("rows", limit): at most limit rows returned
         self.deep = False       # carries absurd nesting: 54001 is an acceptable answer
         self.code = self.result = self.message = self.writes = self.ms = None
-        self.known = None       # the KNOWN_* issue it hit
 
 
 class Model:
@@ -291,9 +279,10 @@ class CaseGen:
             return self.g.string()
         return rng.choice(self.WEIRD)
 
-    def text_val(self, pool, name, bad, empty_ok=False):
+    def text_val(self, pool, name, bad, empty_ok=False, id_like=True):
         """A text argument, usually from the pool, sometimes hostile, and the
-        string it sends (None for NULL)."""
+        string it sends (None for NULL).  id_like: an id, so also bad when
+        longer than MAX_ID_BYTES."""
         rng = self.rng
         r = rng.random()
         if r < 0.015:
@@ -306,10 +295,12 @@ class CaseGen:
         value = _NOT_IN_TEXT.sub("?", self.weird_text() if r < 0.07 else rng.choice(pool))
         if value == "" and not empty_ok:
             bad.append("%s is empty" % name)
+        if id_like and len(value.encode("utf-8")) > MAX_ID_BYTES:
+            bad.append("%s is longer than %d bytes" % (name, MAX_ID_BYTES))
         return lit(value), value
 
-    def text_arg(self, pool, name, bad, empty_ok=False):
-        return self.text_val(pool, name, bad, empty_ok)[0]
+    def text_arg(self, pool, name, bad, empty_ok=False, id_like=True):
+        return self.text_val(pool, name, bad, empty_ok, id_like)[0]
 
     def int_arg(self, value, name, bad, lo=None):
         """An integer argument: the value given, or hostile text cast to int."""
@@ -822,7 +813,7 @@ class CaseGen:
         args = [self.bigint_arg(oid, "outbox_id", bad), self.text_arg([owner], "lease_owner", bad)]
         if fn == "verist_mark_failed":
             args.append(self.text_arg([rng.choice(["timeout", "boom", "x" * 10000, "\u00e9rror"])],
-                                      "error", bad, empty_ok=True))
+                                      "error", bad, empty_ok=True, id_like=False))
         sql = "SELECT x::text FROM public.%s(%s) AS x" % (fn, ", ".join(args))
         return Case(fn, sql, "; ".join(bad) or None)
 
@@ -939,14 +930,14 @@ class CaseGen:
         if r < 0.9:
             prev = "".join(rng.choice("0123456789abcdef") for _ in range(64))
         elif r < 0.95:
-            # 64 bytes but not hex: verist checks only the length (reported)
-            prev = rng.choice(["z" * 64, "\u00e9" * 32, " " * 64, "0" * 63 + "\n"])
+            # 64 bytes but not lowercase hex
+            prev = rng.choice(["z" * 64, "\u00e9" * 32, " " * 64, "0" * 63 + "\n", "A" * 64])
         else:
             prev = rng.choice(["0" * 63, "0" * 65, "abc", "0" * 6400])
-        a_prev, prev = self.text_val([prev], "prev_hash", bad)
-        if prev and len(prev.encode("utf-8")) != 64:
-            bad.append("prev_hash is not 64 bytes")
-        ids = [self.text_val([v], name, bad) for name, v in (
+        a_prev, prev = self.text_val([prev], "prev_hash", bad, id_like=False)
+        if prev and not re.fullmatch(r"[0-9a-f]{64}", prev):
+            bad.append("prev_hash is not 64 lowercase hex characters")
+        ids = [self.text_val([v], name, bad, id_like=(name != "type")) for name, v in (
             ("workflow_id", rng.choice(WORKFLOWS)), ("run_id", rng.choice(RUNS)),
             ("step_id", rng.choice(STEPS)), ("type", self.nonempty()))]
         texts = []
@@ -1001,7 +992,8 @@ class CaseGen:
         bad = []
         oid, owner = self.outbox_target()
         args = [self.bigint_arg(oid, "outbox_id", bad), self.text_arg([owner], "lease_owner", bad),
-                self.text_arg(["timeout", "boom", "x" * 10000], "error", bad, empty_ok=True),
+                self.text_arg(["timeout", "boom", "x" * 10000], "error", bad, empty_ok=True,
+                              id_like=False),
                 self.int_arg(rng.choice([1, 2, 3, 5, 100]), "max_attempts", bad, lo=1)]
         form = rng.random()
         if form < 0.7:          # else both delays take their defaults
@@ -1079,13 +1071,12 @@ def sha256_hex(text):
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def expected_canonical(kind, texts, extra, pg_ryu=False):
+def expected_canonical(kind, texts, extra):
     """
     What the documented algorithm gives, computed the JavaScript way from the
     JSON texts sent (None for SQL NULL): ("text", result, beyond_double),
     ("reject", why, False) when JSON.parse refuses a text, or ("unknown", why,
-    False) when one nests too deeply for this oracle.  pg_ryu: with
-    PostgreSQL's digits for numbers instead (KNOWN_RYU).
+    False) when one nests too deeply for this oracle.
 
       canon    verist_canonical_json: canonical(v)
       dedupe   verist_dedupe_key: H(canonical({command, runId, stepId, workflowId}))
@@ -1101,7 +1092,7 @@ def expected_canonical(kind, texts, extra, pg_ryu=False):
         values.append(v)
 
     def canon(v):
-        return js_stringify_canonical(v, pg_ryu)
+        return js_stringify_canonical(v)
 
     try:
         if kind == "canon":
@@ -1137,7 +1128,6 @@ class Fuzzer:
         self.hist = collections.Counter()               # SQLSTATE -> count
         self.by_fn = collections.defaultdict(collections.Counter)
         self.failures = collections.defaultdict(list)   # criterion -> [(case, why)]
-        self.known = collections.Counter()              # KNOWN_* note -> calls
         self.conflict_writes = collections.Counter()    # SQLSTATE -> rows rolled back
         self.cases = 0
         self.toplevel = 0
@@ -1232,23 +1222,7 @@ class Fuzzer:
             case.sql))
         self.fail_file.flush()
 
-    def known_long_id(self, case):
-        code, pattern, _ = KNOWN_LONG_ID
-        return not self.args.strict and case.code == code and \
-            re.search(pattern, case.message or "") is not None
-
-    def known_ryu(self, case):
-        """Is verist's answer what PostgreSQL's Ryu digits give (KNOWN_RYU)?"""
-        return not self.args.strict and \
-            case.result == expected_canonical(*case.oracle, pg_ryu=True)[1]
-
     def canon_mismatch(self, case, who, want):
-        if case.known == KNOWN_RYU:
-            return                                  # counted when python found it
-        if self.known_ryu(case):
-            case.known = KNOWN_RYU
-            self.known[KNOWN_RYU] += 1
-            return
         self.fail("canon", case, "%s differs from %s:\n    verist: %s\n    %-7s %s"
                   % (case.oracle[0], who, short(case.result, 300), who + ":", short(want, 300)))
 
@@ -1266,10 +1240,7 @@ class Fuzzer:
         documented = code == "00000" or code in VERIST_CODES or code.startswith("22") or \
             (code == STACK_DEPTH and case.deep)
         if not documented:
-            if self.known_long_id(case):
-                case.known = KNOWN_LONG_ID[2]
-                self.known[case.known] += 1
-            elif code == STACK_DEPTH:
+            if code == STACK_DEPTH:
                 self.fail("sqlstate", case, "54001 (stack depth) for a call without deep nesting")
             else:
                 self.fail("sqlstate", case, "undocumented SQLSTATE %s: %s" % (code, case.message))
@@ -1570,8 +1541,6 @@ class Fuzzer:
             print("  %8.1f ms %s %s %s" % (ms, fn, code, sql))
         print("rows written, then rolled back, by calls that failed a conflict check: %s"
               % (", ".join("%s %d" % kv for kv in sorted(self.conflict_writes.items())) or "none"))
-        for note, n in self.known.items():
-            print("# KNOWN ISSUE (reported, not counted as a failure): %d calls: %s" % (n, note))
 
 
 def short(s, n):
@@ -1587,7 +1556,6 @@ def main():
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--self-test", action="store_true",
                    help="plant one violation of each promise and require every check to fail")
-    p.add_argument("--strict", action="store_true", help="KNOWN_ISSUES fail the sqlstate check")
     p.add_argument("--batch", type=int, default=200, help="calls per round trip")
     p.add_argument("--dsn", default="", help="libpq connection string (default: PG* variables)")
     p.add_argument("--dbname", default="verist_fuzz",

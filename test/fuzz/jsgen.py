@@ -16,7 +16,6 @@ import json
 import math
 import re
 from decimal import Decimal
-from fractions import Fraction
 
 
 class Obj:
@@ -406,42 +405,14 @@ def _js_key_order(k):
     return (1, 0, k.encode("utf-16-be", "surrogatepass"))
 
 
-def pg_ryu_repr(x):
-    """
-    The digits PostgreSQL's Ryu (float8out) gives for a positive double.  It is
-    built without STRICTLY_SHORTEST: a decimal lying exactly on the boundary
-    of x's rounding interval is not accepted, so where JavaScript's shortest
-    digits sit on that boundary (2.302159959218131e16) PostgreSQL prints more
-    digits (2.3021599592181312e16).  Only used to recognise that known
-    difference (fuzz.py KNOWN_RYU), never as the expected answer.
-    """
-    r = repr(x)
-    f = Fraction(x)
-    lo = (Fraction(math.nextafter(x, -math.inf)) + f) / 2
-    up = math.nextafter(x, math.inf)
-    hi = (Fraction(up) + f) / 2 if not math.isinf(up) else f + (f - lo)
-    if lo < Fraction(r) < hi:
-        return r                      # not on a boundary: the same digits
-    top = Decimal(r).adjusted()       # exponent of the first digit
-    for p in range(1, 18):
-        unit = Fraction(10) ** (top - p + 1)
-        below = (f / unit).__floor__()
-        inside = [c * unit for c in (below, below + 1) if lo < c * unit < hi]
-        if inside:
-            best = min(inside, key=lambda c: abs(c - f))
-            return "%de%d" % (best / unit, top - p + 1)
-    return "%.16e" % x
-
-
-def js_number(x, pg_ryu=False):
+def js_number(x):
     """Number.prototype.toString for a finite double (JSON.stringify prints it)."""
     if math.isnan(x) or math.isinf(x):
         return "null"                 # what JSON.stringify does with them
     if x == 0:
         return "0"
     sign = "-" if x < 0 else ""
-    digits_of = pg_ryu_repr if pg_ryu else repr
-    _, digit_tuple, exp = Decimal(digits_of(abs(x))).as_tuple()
+    _, digit_tuple, exp = Decimal(repr(abs(x))).as_tuple()
     digits = "".join(map(str, digit_tuple))
     while len(digits) > 1 and digits.endswith("0"):
         digits = digits[:-1]
@@ -474,7 +445,7 @@ def js_string(s):
     return '"' + _MUST_ESCAPE.sub(_js_escape, s) + '"'
 
 
-def js_stringify_canonical(v, pg_ryu=False):
+def js_stringify_canonical(v):
     """JSON.stringify of v after rebuilding every object with sorted keys."""
     out = []
 
@@ -486,7 +457,7 @@ def js_stringify_canonical(v, pg_ryu=False):
         elif x is False:
             out.append("false")
         elif isinstance(x, float):
-            out.append(js_number(x, pg_ryu))
+            out.append(js_number(x))
         elif isinstance(x, str):
             out.append(js_string(x))
         elif isinstance(x, list):
