@@ -21,7 +21,7 @@ for arg in "$@"; do
     esac
 done
 if ((${#names[@]} == 0)); then
-    names=(lint regress audit dispatch clients_node clients_python stress crash fuzz)
+    names=(lint regress audit dispatch clients_node clients_python stress crash fuzz sanitize)
 fi
 
 mkdir -p test/out
