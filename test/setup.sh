@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib
+packages=(gcc make postgresql-15 postgresql-server-dev-15 postgresql-contrib
           python3 python3-psycopg nodejs npm gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
