@@ -1,0 +1,34 @@
+-- Stored history for the growth and lease-latency measurements, written with
+-- set-based SQL (no trigger or constraint of verist is disabled; the events
+-- table's append-only trigger fires only on UPDATE, DELETE and TRUNCATE).
+-- psql variables: runs (number of runs), per_run (events per run),
+-- dispatched (dispatched outbox rows), output, e1payload, cmd1.
+--
+-- Run ids are random 64-bit integers as text, the same shape as the ids the
+-- growth measurement's commits use, so new runs land all over the indexes
+-- rather than at their right-hand edge.  The history's chain hashes have the
+-- right shape (64 hex digits) but are not a valid chain: it is volume only,
+-- and nothing here verifies it.
+CREATE TEMP TABLE hist_runs AS
+SELECT (('x' || substr(md5('h' || i), 1, 16))::bit(64)::bigint)::text AS run_id
+FROM generate_series(1, :runs) AS i
+ORDER BY 1;
+
+INSERT INTO verist_state (workflow_id, run_id, version, computed, overlay, created_at, updated_at,
+                          chain_seq, chain_hash)
+SELECT 'bench-wf', run_id, greatest(1, :per_run / 3), :'output'::jsonb, '{}'::jsonb, now(), now(),
+       :per_run, md5(run_id) || md5(run_id || 'x')
+FROM hist_runs;
+
+-- events in run order, so the run index is built from sorted input
+INSERT INTO verist_events (workflow_id, run_id, step_id, type, payload, llm_trace, created_at, seq, hash)
+SELECT 'bench-wf', r.run_id, 'step-' || (j + 2) / 3, 'step.event', :'e1payload'::jsonb, NULL, now(),
+       j, md5(r.run_id || j) || md5(j || r.run_id)
+FROM hist_runs AS r, generate_series(1, :per_run) AS j;
+
+-- finished outbox rows, older (lower ids) than anything a dispatcher will lease
+INSERT INTO verist_outbox (workflow_id, run_id, step_id, command, dedupe_key, status,
+                           created_at, dispatched_at)
+SELECT 'bench-wf', 'history', 'step-' || i, :'cmd1'::jsonb,
+       md5('k' || i) || md5('K' || i), 'dispatched', now(), now()
+FROM generate_series(1, :dispatched) AS i;

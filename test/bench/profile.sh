@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Profile one commit with callgrind: a single backend (postgres --single, no
+# network, no other process) runs N commits of each variant; the instruction
+# count per commit is (I(N2) - I(N1)) / (N2 - N1), so start-up, catalog
+# loading and the first (planning) calls cancel out.
+#
+#   bash test/bench/profile.sh [OUTDIR]      (default test/bench/out/profile)
+#
+# Writes OUTDIR/instructions.txt (instructions per commit per variant, simple
+# and prepared protocol) and OUTDIR/top_verist_*.txt (callgrind_annotate of
+# the verist commit: inclusive and self cost).  About 3 minutes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/out/profile}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+N1=${PROFILE_N1:-300}
+N2=${PROFILE_N2:-1300}
+PORT=${PROFILE_PORT:-5519}
+
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
+
+root=$(mktemp -d /tmp/verist-prof.XXXXXX)
+chmod 755 "$root"
+[ "$(id -u)" = 0 ] && chown postgres: "$root"
+trap 'as_pg "$PGBIN/pg_ctl -D $root/data -m immediate -w stop" >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
+as_pg "$PGBIN/initdb -D $root/data --auth=trust --username=postgres -E UTF8 --no-locale" >/dev/null
+cat >> "$root/data/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$root'
+fsync = on
+synchronous_commit = off
+shared_buffers = 256MB
+EOF
+
+python3 "$here/lib/gen_data.py" "$root/json" >/dev/null
+chmod -R a+rX "$root/json"
+
+# Generate the statement files with a running server (lib/profile_gen.py).
+as_pg "$PGBIN/pg_ctl -D $root/data -l $root/server.log -w start" >/dev/null
+psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qXAt -v ON_ERROR_STOP=1 "$@"; }
+psql_ -c 'CREATE EXTENSION verist'
+vars=()
+for f in cmd1 cmd2 e1type e1payload e2type e2payload e2trace e3type e3payload; do
+    vars+=(-v "$f=$(cat "$root/json/$f.json")")
+done
+psql_ -v G="$N2" "${vars[@]}" -f "$here/lib/keys.sql" >/dev/null
+/usr/bin/python3 "$here/lib/profile_gen.py" "$root/json" "$root" \
+    "host=127.0.0.1 port=$PORT user=postgres dbname=postgres" "$N1" "$N2"
+as_pg "$PGBIN/pg_ctl -D $root/data -m fast -w stop" >/dev/null
+chmod a+r "$root"/*.sql
+
+# A clean copy of the cluster (extension, no runs) for every callgrind run.
+cp -a "$root/data" "$root/clean"
+
+instr() {  # total instructions of one callgrind run
+    awk '/^summary:/ {print $2}' "$1"
+}
+
+printf '%-13s %-7s %-9s %12s\n' variant path protocol instr/commit > "$out/instructions.txt"
+for v in verist client floor; do
+    for p in create update; do
+        for proto in simple prepared; do
+            declare -A tot=()
+            for n in $N1 $N2; do
+                rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+                f="$root/cg.$v-$p-$proto-$n"
+                as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-$p-$proto-$n.sql" >"$root/single.log" 2>"$root/vg.log" || {
+                    tail -20 "$root/vg.log"; exit 1; }
+                if grep -q ERROR "$root/single.log"; then
+                    echo "profile: $v $p $proto failed:"; grep -m3 ERROR "$root/single.log"; exit 1
+                fi
+                tot[$n]=$(instr "$f")
+            done
+            per=$(( (tot[$N2] - tot[$N1]) / (N2 - N1) ))
+            printf '%-13s %-7s %-9s %12d\n' "$v" "$p" "$proto" "$per" | tee -a "$out/instructions.txt"
+        done
+    done
+done
+
+# What-if: the price of ON CONFLICT, of inserting FROM ROWS FROM (unnest())
+# instead of VALUES, and of the outbox's CHECK as written, as differences to
+# the client pattern (create, prepared).
+for v in client_nooc client_unnest client_check; do
+    declare -A tot=()
+    for n in $N1 $N2; do
+        rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+        f="$root/cg.$v-$n"
+        as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-create-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log"
+        if grep -q ERROR "$root/single.log"; then
+            echo "profile: $v failed:"; grep -m3 ERROR "$root/single.log"; exit 1
+        fi
+        tot[$n]=$(instr "$f")
+    done
+    per=$(( (tot[$N2] - tot[$N1]) / (N2 - N1) ))
+    printf '%-13s %-7s %-9s %12d\n' "$v" create prepared "$per" | tee -a "$out/instructions.txt"
+done
+
+# Where a verist commit spends its instructions: callgrind collecting only
+# inside the verist_commit call (fmgr_security_definer: the SQL function is
+# SECURITY DEFINER, and nothing else in these files is), N2 commits, prepared
+# protocol: validation, dedupe keys, chain hashes, the SPI statements.
+for p in create update; do
+    rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+    f="$root/cg.inside-$p"
+    as_pg "valgrind --tool=callgrind --toggle-collect=fmgr_security_definer --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/verist-$p-prepared-$N2.sql" >/dev/null 2>"$root/vg.log"
+    total=$(awk '/^summary:/ {print $2}' "$f")
+    for kind in inclusive self; do
+        incl=yes; [ "$kind" = self ] && incl=no
+        callgrind_annotate --inclusive=$incl "$f" > "$root/ann" 2>/dev/null
+        {
+            echo "# callgrind, inside verist_commit only ($kind cost), $N2 commits, $p path, prepared;"
+            echo "# $total Ir in all = $(( total / N2 )) Ir per commit.  Ir/commit = first column / $N2."
+            awk '/^Ir/ {p = 1} p && n++ < 70' "$root/ann"
+        } > "$out/inside_verist_${p}_$kind.txt"
+    done
+    cp "$f" "$out/callgrind.inside_verist_$p"
+done
+# Canonical JSON of the 100 KB command (section 7 of the benchmark): where
+# verist_canonical_json spends its instructions, 20 calls.
+rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+{
+    printf "SELECT count(verist_canonical_json(c.cmd)) FROM generate_series(1, 20) AS i, (SELECT '%s'::jsonb AS cmd OFFSET 0) AS c\n" \
+        "$(sed "s/'/''/g" "$root/json/cmd_100k.json")"
+} > "$root/canon.sql"
+chmod a+r "$root/canon.sql"
+f="$root/cg.canon"
+as_pg "valgrind --tool=callgrind --toggle-collect=verist_canonical_json --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data postgres < $root/canon.sql" >/dev/null 2>"$root/vg.log"
+total=$(awk '/^summary:/ {print $2}' "$f")
+callgrind_annotate --inclusive=no "$f" > "$root/ann" 2>/dev/null
+{
+    echo "# callgrind, inside verist_canonical_json only (self cost), 20 calls on the 100 KB command;"
+    echo "# $total Ir in all = $(( total / 20 )) Ir per call = $(( total / 20 / 102400 )) Ir per byte of JSON."
+    awk '/^Ir/ {p = 1} p && n++ < 40' "$root/ann"
+} > "$out/canonical_100k_self.txt"
+cp "$f" "$out/callgrind.canonical_100k"
+
+echo "profile: written to $out"
