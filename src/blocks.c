@@ -208,7 +208,7 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 						   cstring_to_text(step_id),
 						   VeristBuildArray(&cmd_elem, NULL, 1, JSONBOID),
 						   VeristBuildArray(&key_elem, NULL, 1, TEXTOID),
-						   "pending") > 0)
+						   "pending", NULL, NULL) > 0)
 		VeristNotifyPending(DatumGetTextPP(ids[0]));
 
 	state = NULL;

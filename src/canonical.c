@@ -114,18 +114,26 @@ ReadsBackWith(double x, int p, char *buf, size_t len)
 	return strtod(buf, NULL) == x;
 }
 
+/* 2^53: below it every integer is a double, and doubles are 1 apart or closer. */
+#define EXACT_INTEGER_LIMIT 9007199254740992.0
+
 /*
  * The digits ECMAScript Number::toString prints for a finite, positive x:
  * the fewest significant digits that read back as x, the closest to x of
  * those (ties to even).  Returns their count; sets *n (x = 0.digits * 10^n).
  *
- * PostgreSQL's Ryu is fast, but treats the rounding interval of x as open,
- * so where a shorter decimal lies exactly on its boundary (1e23, or
- * 23021599592181310) it answers with more digits than JavaScript.  Its count
- * is still an upper bound.  Only if one digit fewer also reads back, search
- * the fewest with printf: reading back is monotonic in the number of digits
- * (the closest p+1-digit decimal is no farther than the closest p-digit one),
- * so a binary search finds it.
+ * An integer below 2^53 is its own decimal digits.  Other numbers go to
+ * PostgreSQL's Ryu, which is fast but treats the rounding interval of x as
+ * open: where a shorter decimal lies exactly on its boundary (1e23, or
+ * 23021599592181310) it answers with more digits than JavaScript.  A
+ * boundary is halfway between x and a neighbour; below 2^53 those midpoints
+ * have at least 17 significant digits (x.5 next to a 16-digit integer, and
+ * one more fractional digit for every halving of x), so they are never
+ * shorter than Ryu's answer.  From 2^53 up, Ryu's count is still an upper
+ * bound: if one digit fewer also reads back, search the fewest with printf.
+ * Reading back is monotonic in the number of digits (the closest p+1-digit
+ * decimal is no farther than the closest p-digit one), so a binary search
+ * finds it.
  */
 static int
 ShortestDigits(double x, char *digits, int *n)
@@ -136,9 +144,14 @@ ShortestDigits(double x, char *digits, int *n)
 	int			lo = 1;
 	int			hi;
 
+	if (x < EXACT_INTEGER_LIMIT && x == floor(x))
+	{
+		pg_lltoa((int64) x, buf);
+		return ParseDecimal(buf, digits, n);
+	}
 	double_to_shortest_decimal_buf(x, ryu);
 	k = ParseDecimal(ryu, digits, n);
-	if (k == 1 || !ReadsBackWith(x, k - 1, buf, sizeof(buf)))
+	if (x < EXACT_INTEGER_LIMIT || k == 1 || !ReadsBackWith(x, k - 1, buf, sizeof(buf)))
 		return k;
 
 	hi = k - 1;					/* reads back; find the fewest that does */
@@ -237,13 +250,53 @@ ToUtf8(const char *s, int len, int *outlen)
 	return u;
 }
 
-/* Print a string quoted and escaped as JSON.stringify does. */
+/* Append the JSON.stringify escape of one byte that needs one. */
+static void
+AppendEscape(StringInfo out, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	switch (c)
+	{
+		case '"':
+			appendStringInfoString(out, "\\\"");
+			break;
+		case '\\':
+			appendStringInfoString(out, "\\\\");
+			break;
+		case '\b':
+			appendStringInfoString(out, "\\b");
+			break;
+		case '\f':
+			appendStringInfoString(out, "\\f");
+			break;
+		case '\n':
+			appendStringInfoString(out, "\\n");
+			break;
+		case '\r':
+			appendStringInfoString(out, "\\r");
+			break;
+		case '\t':
+			appendStringInfoString(out, "\\t");
+			break;
+		default:
+			appendStringInfoString(out, "\\u00");
+			appendStringInfoChar(out, hex[c >> 4]);
+			appendStringInfoChar(out, hex[c & 0xf]);
+	}
+}
+
+/*
+ * Print a string quoted and escaped as JSON.stringify does: '"', '\\' and
+ * bytes below 0x20 escaped, everything else (UTF-8 included) as it is.  The
+ * bytes between escapes are appended as whole runs.
+ */
 void
 VeristAppendJsString(StringInfo out, const char *s, int len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *u;
 	int			ulen;
+	int			start = 0;
 
 	u = ToUtf8(s, len, &ulen);
 	appendStringInfoChar(out, '"');
@@ -251,40 +304,13 @@ VeristAppendJsString(StringInfo out, const char *s, int len)
 	{
 		unsigned char c = (unsigned char) u[i];
 
-		switch (c)
-		{
-			case '"':
-				appendStringInfoString(out, "\\\"");
-				break;
-			case '\\':
-				appendStringInfoString(out, "\\\\");
-				break;
-			case '\b':
-				appendStringInfoString(out, "\\b");
-				break;
-			case '\f':
-				appendStringInfoString(out, "\\f");
-				break;
-			case '\n':
-				appendStringInfoString(out, "\\n");
-				break;
-			case '\r':
-				appendStringInfoString(out, "\\r");
-				break;
-			case '\t':
-				appendStringInfoString(out, "\\t");
-				break;
-			default:
-				if (c < 0x20)
-				{
-					appendStringInfoString(out, "\\u00");
-					appendStringInfoChar(out, hex[c >> 4]);
-					appendStringInfoChar(out, hex[c & 0xf]);
-				}
-				else
-					appendStringInfoChar(out, (char) c);
-		}
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(out, u + start, i - start);
+		AppendEscape(out, c);
+		start = i + 1;
 	}
+	appendBinaryStringInfo(out, u + start, ulen - start);
 	appendStringInfoChar(out, '"');
 }
 

@@ -6,15 +6,15 @@
  * memory, so bad input fails before any write.  Then it runs one statement per
  * table, each prepared once per backend:
  *
- *   1. verist_state: INSERT ... ON CONFLICT DO NOTHING (create) or a
- *      version-checked UPDATE (update); the row lock this takes serialises
- *      commits to the same run;
+ *   1. verist_state: an INSERT (create; a duplicate primary key is
+ *      run_exists) or a version-checked UPDATE (update); the row lock this
+ *      takes serialises commits to the same run;
  *   2. verist_blocks: the review/suspend gate, if any, inserted with
  *      ON CONFLICT on the partial unique index of active blocks, so two
  *      concurrent gates cannot both land;
  *   3. verist_events: all events in one INSERT ... SELECT FROM unnest(arrays);
- *   4. verist_outbox: all commands in one INSERT ... ON CONFLICT (dedupe_key)
- *      DO NOTHING, with the shortfall reported as command_exists.
+ *   4. verist_outbox: all commands in one INSERT; a duplicate dedupe key is
+ *      command_exists.
  *
  * A conflict found by a statement raises an error, which aborts the whole
  * call: nothing written by the earlier statements survives.
@@ -75,7 +75,7 @@ static VeristQuery state_create = {
 	"INSERT INTO @extschema@.verist_state AS s"
 	" (workflow_id, run_id, version, computed, overlay, created_at, updated_at)"
 	" VALUES ($1, $2, 1, $3, '{}'::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.now())"
-	" ON CONFLICT (workflow_id, run_id) DO NOTHING RETURNING s.*",
+	" RETURNING s.*",
 	3, {TEXTOID, TEXTOID, JSONBOID}
 };
 
@@ -104,7 +104,7 @@ static VeristQuery state_create_chain = {
 	" (workflow_id, run_id, version, computed, overlay, created_at, updated_at,"
 	"  chain_seq, chain_hash)"
 	" VALUES ($1, $2, 1, $3, '{}'::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.now(), $4, $5)"
-	" ON CONFLICT (workflow_id, run_id) DO NOTHING RETURNING s.*",
+	" RETURNING s.*",
 	5, {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID}
 };
 
@@ -431,13 +431,30 @@ RaiseNotMoved(Commit *c)
 														SPI_tuptable->tupdesc, 1, &isnull)));
 }
 
-/* Create the run, or raise run_exists; return the new state row. */
+/* A duplicate primary key on create: the run exists. */
+static void
+RaiseRunExists(const char *detail, void *arg)
+{
+	Commit	   *c = (Commit *) arg;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_RUN_EXISTS),
+			 errmsg("run \"%s\" of workflow \"%s\" already exists",
+					text_to_cstring(c->run), text_to_cstring(c->wf)),
+			 errhint("Commit with the run's current version to update it.")));
+}
+
+/*
+ * Create the run, or raise run_exists; return the new state row.  Two
+ * sessions racing to create one run meet at the primary key: the second waits
+ * for the first, then gets run_exists if it committed.
+ */
 static HeapTuple
 CreateState(Commit *c)
 {
 	Datum		values[5] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
 	JsonbPGetDatum(c->output)};
-	uint64		created;
+	VeristQuery *query = &state_create;
 
 	if (c->chain)
 	{
@@ -447,19 +464,11 @@ CreateState(Commit *c)
 		ChainEvents(c->wf, c->run, c->step, 0, genesis, &c->ev);
 		values[3] = Int32GetDatum(c->ev.head_seq);
 		values[4] = CStringGetTextDatum(c->ev.head_hash);
-		created = VeristExecute(&state_create_chain, values, NULL, false, 0);
+		query = &state_create_chain;
 	}
-	else
-		created = VeristExecute(&state_create, values, NULL, false, 0);
-
-	if (created == 1)
-		return SPI_tuptable->vals[0];
-	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_RUN_EXISTS),
-			 errmsg("run \"%s\" of workflow \"%s\" already exists",
-					text_to_cstring(c->run), text_to_cstring(c->wf)),
-			 errhint("Commit with the run's current version to update it.")));
-	pg_unreachable();
+	if (VeristExecuteInsert(query, values, NULL, "verist_state_pkey", RaiseRunExists, c) != 1)
+		elog(ERROR, "verist_state insert wrote no row");
+	return SPI_tuptable->vals[0];
 }
 
 /*
@@ -587,44 +596,34 @@ InsertEvents(Commit *c)
 		elog(ERROR, "verist_events insert wrote fewer rows than given");
 }
 
+/*
+ * A dedupe key already in the outbox: name the command, found by its key in
+ * the violation's DETAIL ("Key (dedupe_key)=(<key>) already exists.").
+ */
+static void
+RaiseCommandExists(const char *detail, void *arg)
+{
+	CommitCommands *cmds = (CommitCommands *) arg;
+	int			i = 0;
+
+	while (i < cmds->count - 1 &&
+		   (detail == NULL || strstr(detail, cmds->key_strings[i]) == NULL))
+		i++;
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_COMMAND_EXISTS),
+			 errmsg("command at index %d already exists in the outbox", cmds->indexes[i]),
+			 errdetail("Dedupe key %s is already present.", cmds->key_strings[i])));
+}
+
 /* Insert the commands into the outbox, or raise command_exists. */
 static void
 InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 {
-	uint64		inserted;
-	int			missing = 0;
-
-	inserted = VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys,
-								  cmds->status);
-	if (inserted == (uint64) cmds->count)
-	{
-		if (cmds->block == NULL)	/* pending, not deferred */
-			VeristNotifyPending(wf);
-		return;
-	}
-
-	/* Name the first command whose key was already there. */
-	for (int i = 0; i < cmds->count; i++)
-	{
-		bool		found = false;
-
-		for (uint64 r = 0; r < inserted && !found; r++)
-		{
-			char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-
-			found = (strcmp(k, cmds->key_strings[i]) == 0);
-		}
-		if (!found)
-		{
-			missing = i;
-			break;
-		}
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_COMMAND_EXISTS),
-			 errmsg("command at index %d already exists in the outbox",
-					cmds->indexes[missing]),
-			 errdetail("Dedupe key %s is already present.", cmds->key_strings[missing])));
+	if (VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys, cmds->status,
+						   RaiseCommandExists, cmds) != (uint64) cmds->count)
+		elog(ERROR, "verist_outbox insert wrote fewer rows than given");
+	if (cmds->block == NULL)	/* pending, not deferred */
+		VeristNotifyPending(wf);
 }
 
 /*

@@ -34,9 +34,16 @@ static VeristQuery outbox_insert = {
 	"INSERT INTO @extschema@.verist_outbox"
 	" (workflow_id, run_id, step_id, command, dedupe_key, status, created_at)"
 	" SELECT $1, $2, $3, c.command, c.dedupe_key, $6, pg_catalog.now()"
+	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS c(command, dedupe_key)",
+	6, {TEXTOID, TEXTOID, TEXTOID, JSONBARRAYOID, TEXTARRAYOID, TEXTOID}
+};
+
+static VeristQuery outbox_insert_missing = {
+	"INSERT INTO @extschema@.verist_outbox"
+	" (workflow_id, run_id, step_id, command, dedupe_key, status, created_at)"
+	" SELECT $1, $2, $3, c.command, c.dedupe_key, $6, pg_catalog.now()"
 	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) AS c(command, dedupe_key)"
-	" ON CONFLICT (dedupe_key) DO NOTHING"
-	" RETURNING dedupe_key",
+	" ON CONFLICT (dedupe_key) DO NOTHING",
 	6, {TEXTOID, TEXTOID, TEXTOID, JSONBARRAYOID, TEXTARRAYOID, TEXTOID}
 };
 
@@ -146,17 +153,21 @@ static VeristQuery outbox_describe = {
 
 /*
  * Insert commands (jsonb[]) with their dedupe keys (text[]) for one step, with
- * the given status.  A key already present is skipped; the caller compares
- * the returned count (SPI_tuptable holds the inserted keys) with its own.
+ * the given status; return how many rows went in.  A key already present
+ * goes to on_duplicate (which raises), or, when that is NULL, is skipped.
  */
 uint64
 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
-				   Datum commands, Datum keys, const char *status)
+				   Datum commands, Datum keys, const char *status,
+				   VeristDuplicate on_duplicate, void *arg)
 {
 	Datum		values[6] = {PointerGetDatum(workflow_id), PointerGetDatum(run_id),
 		PointerGetDatum(step_id), commands, keys, CStringGetTextDatum(status)};
 
-	return VeristExecute(&outbox_insert, values, NULL, false, 0);
+	if (on_duplicate == NULL)
+		return VeristExecute(&outbox_insert_missing, values, NULL, false, 0);
+	return VeristExecuteInsert(&outbox_insert, values, NULL, "verist_outbox_dedupe_idx",
+							   on_duplicate, arg);
 }
 
 PG_FUNCTION_INFO_V1(verist_lease_outbox);

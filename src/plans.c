@@ -169,6 +169,45 @@ VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 }
 
 /*
+ * Run a prepared INSERT whose one expected failure is a duplicate key in the
+ * unique index named; return the number of rows inserted.  A duplicate is
+ * handed to on_duplicate with the violation's DETAIL ("Key (...)=(...)
+ * already exists."), which must raise verist's own error: the insert has
+ * failed and the transaction cannot go on.  Any other error passes through.
+ *
+ * Why not INSERT ... ON CONFLICT DO NOTHING: the speculative insertion it
+ * needs costs every commit (about 5% of one), to save a rare conflict.
+ */
+uint64
+VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
+					const char *unique_index, VeristDuplicate on_duplicate, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile uint64 inserted = 0;
+
+	PG_TRY();
+	{
+		inserted = VeristExecute(query, values, nulls, false, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
+			edata->constraint_name == NULL ||
+			strcmp(edata->constraint_name, unique_index) != 0)
+			PG_RE_THROW();
+		FlushErrorState();
+		on_duplicate(edata->detail, arg);
+		elog(ERROR, "duplicate key handler returned");
+	}
+	PG_END_TRY();
+	return inserted;
+}
+
+/*
  * Start a set-returning call in materialize mode.  Call before SPI_connect,
  * so the tuplestore lives in the per-query context and outlives SPI_finish.
  */

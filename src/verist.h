@@ -40,6 +40,10 @@ extern void VeristPlansInit(void);
 extern SPIPlanPtr VeristPlan(VeristQuery *query);
 extern uint64 VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 							bool read_only, long count);
+typedef void (*VeristDuplicate) (const char *detail, void *arg);
+extern uint64 VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
+								  const char *unique_index, VeristDuplicate on_duplicate,
+								  void *arg);
 extern void VeristBeginSetResult(FunctionCallInfo fcinfo);
 extern void VeristStoreRows(FunctionCallInfo fcinfo);
 extern Datum VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple);
@@ -104,7 +108,8 @@ extern bool verist_notify;
 
 /* outbox.c: used by commit.c and blocks.c */
 extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
-								 Datum commands, Datum keys, const char *status);
+								 Datum commands, Datum keys, const char *status,
+								 VeristDuplicate on_duplicate, void *arg);
 
 #define VERIST_NOTIFY_CHANNEL "verist_outbox"
 extern void VeristNotifyPending(text *workflow_id);

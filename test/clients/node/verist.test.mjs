@@ -577,17 +577,21 @@ test('dedupe keys match the JavaScript algorithm for commands sent by a JS clien
   });
 });
 
-test('canonical numbers: 20,000 random doubles print exactly as JSON.stringify prints them', async () => {
+test('canonical numbers: 20,000 doubles (random bits, integers around 2^53, short decimals) print exactly as JSON.stringify prints them', async () => {
   // Random bit patterns cover every exponent; the fixed values are doubles
   // whose shortest digits lie on a rounding boundary (1e23 and friends),
   // where PostgreSQL's own shortest-digit printer gives more digits.
   const view = new DataView(new ArrayBuffer(8));
-  const values = [1e23, 23021599592181310, 5e-324, 1.7976931348623157e308, 2 ** 53 + 2, 9.5e-7, 1e21, 1e-7];
+  const values = [1e23, 23021599592181310, 5e-324, 1.7976931348623157e308, 2 ** 53 + 2, 9.5e-7, 1e21, 1e-7,
+    2 ** 53, 2 ** 53 - 1, -(2 ** 53), 2 ** 53 + 1, 4503599627370496.5, 0.1 + 0.2];
   while (values.length < 20000) {
     view.setUint32(0, (Math.random() * 2 ** 32) >>> 0);
     view.setUint32(4, (Math.random() * 2 ** 32) >>> 0);
     const x = view.getFloat64(0);
     if (Number.isFinite(x)) values.push(x);
+    // and numbers clients send: integers up to and past 2^53, short decimals
+    values.push(Math.round((Math.random() - 0.5) * 2 ** (Math.random() * 70)));
+    values.push(Math.round(Math.random() * 1e6) / 10 ** Math.floor(Math.random() * 8));
   }
   const text = JSON.stringify(values);
   const { rows } = await pool.query('SELECT verist_canonical_json($1::jsonb) AS canonical', [text]);
