@@ -4,7 +4,8 @@
 #
 #   bash test/bench/run.sh            full run (about 27 minutes on 2 cores)
 #   bash test/bench/run.sh --quick    smoke run (a few minutes, few repetitions)
-#   options: --reps N  --duration S  --only main,sweep,keyfetch,lease,growth,memory,dedupe
+#   options: --reps N  --duration S
+#            --only main,sweep,keyfetch,chain,notify,purge,lease,growth,memory,dedupe
 #
 # Results: test/bench/out/results.txt (the table, also printed), results.csv
 # (medians), raw.csv (every run), commits_vs_clients.png, env.txt.
@@ -18,14 +19,14 @@ source lib/cluster.sh
 quick=0
 reps=""
 duration=""
-only="main,sweep,keyfetch,lease,growth,memory,dedupe"
+only="main,sweep,keyfetch,chain,notify,purge,lease,growth,memory,dedupe"
 while (($#)); do
     case "$1" in
         --quick) quick=1 ;;
         --reps) reps=$2; shift ;;
         --duration) duration=$2; shift ;;
         --only) only=$2; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -37,13 +38,13 @@ if ((quick)); then
     SWEEP_CLIENTS="2 4 16"; PROTOCOLS="extended prepared"
     HIST_RUNS=100000; HIST_EVENTS_PER_RUN=10; HIST_DISPATCHED=100000
     MEM_COMMITS=20000; LEASE_REPS=1; GROWTH_REPS=1; DEDUPE_1K=20000; DEDUPE_100K=200
-    KEYS=40000
+    KEYS=40000; PURGE_ROWS=100000
 else
     REPS=${reps:-5}; T=${duration:-3}; WARMUP=0.5
     SWEEP_CLIENTS="2 4 16"; PROTOCOLS="extended prepared"
     HIST_RUNS=1000000; HIST_EVENTS_PER_RUN=10; HIST_DISPATCHED=1000000
     MEM_COMMITS=200000; LEASE_REPS=3; GROWTH_REPS=3; DEDUPE_1K=200000; DEDUPE_100K=2000
-    KEYS=100000
+    KEYS=100000; PURGE_ROWS=1000000
 fi
 
 OUT=$here/out
@@ -252,6 +253,119 @@ EOF
             done
         done
     done
+fi
+
+# ---------------------------------------------------------------- chain cost
+# The audit chain's price (issue 5): the same verist workload on a verist
+# 0.1.0 installation (no chain) and on the current version, interleaved.
+if want chain; then
+    log "the hash chain's cost: verist 0.1.0 vs the current version"
+    for rep in $(seq 1 "$REPS"); do
+        for sync in on off; do
+            bench_set synchronous_commit "$sync"
+            for cfg in "create 1" "update 1" "create 8" "update 8"; do
+                set -- $cfg
+                path=$1 clients=$2
+                for k in 0 1; do
+                    if [ $(( (k + rep) % 2 )) = 0 ]; then
+                        bench_psql -d bench -v output="$(j output)" -f lib/reset_010.sql >/dev/null
+                        name=v0.1.0
+                    else
+                        reset_bench
+                        name=current
+                    fi
+                    r=$(run_pgbench "chain-$name-$path-$clients-$sync-$rep" bench extended "$clients" \
+                          -T "$T" "${DEFS[@]}" -f "scripts/verist_$path.sql")
+                    chk=$(bench_psql -d bench -f lib/check.sql)
+                    set -- $r
+                    [ "${chk%% *}" = "$5" ] || chk="$chk,db_commits!=log($5)"
+                    echo "chain,extended,$sync,$path,$clients,$name,$rep,$1,$2,$3,$4,$5,$6,${chk#* },,$8" >> "$RAW"
+                done
+            done
+        done
+    done
+    reset_bench
+    bench_set synchronous_commit on
+fi
+
+# ---------------------------------------------------------------- notify cost
+# Wake-ups (issue 6): the create path at 1 and 8 clients with verist.notify
+# off (the default) and on.  Every notifying commit takes PostgreSQL's
+# cluster-wide notify lock at commit.
+if want notify; then
+    log "the cost of verist.notify"
+    for rep in $(seq 1 "$REPS"); do
+        for sync in on off; do
+            bench_set synchronous_commit "$sync"
+            for clients in 1 8; do
+                for k in 0 1; do
+                    mode=$([ $(( (k + rep) % 2 )) = 0 ] && echo off || echo on)
+                    reset_bench
+                    bench_psql -c "ALTER DATABASE bench SET verist.notify = $mode" >/dev/null
+                    r=$(run_pgbench "notify-$mode-$clients-$sync-$rep" bench extended "$clients" \
+                          -T "$T" "${DEFS[@]}" -f scripts/verist_create.sql)
+                    set -- $r
+                    echo "notify,extended,$sync,create,$clients,notify_$mode,$rep,$1,$2,$3,$4,$5,$6,ok,,$8" >> "$RAW"
+                done
+            done
+        done
+    done
+    bench_psql -c "ALTER DATABASE bench RESET verist.notify" >/dev/null
+    bench_set synchronous_commit on
+fi
+
+# ---------------------------------------------------------------- retention
+# Retention (issue 6): PURGE_ROWS dispatched rows older than the cut-off,
+# purged in batches of 10,000 (one verist_purge_outbox call, one transaction
+# each) while 4 clients keep committing; rows/s of the purge, and the commit
+# rate during the purge against the same load, as long, without it.
+if want purge; then
+    log "retention: purging $PURGE_ROWS dispatched rows while commits continue"
+    bench_set synchronous_commit on
+    purge_fill() {
+        reset_bench
+        bench_psql -d bench -v cmd1="$(j cmd1)" >/dev/null <<EOF
+INSERT INTO verist_outbox (workflow_id, run_id, step_id, command, dedupe_key, status,
+                           created_at, dispatched_at)
+SELECT 'old-wf', 'old-' || (i / 2), 'extract', :'cmd1'::jsonb, md5('o' || i) || md5('O' || i),
+       'dispatched', now() - interval '40 days', now() - interval '40 days'
+FROM generate_series(1, $PURGE_ROWS) AS i;
+VACUUM ANALYZE verist_outbox;
+CHECKPOINT;
+EOF
+    }
+    for rep in $(seq 1 "$GROWTH_REPS"); do
+        purge_fill
+        t0=$(date +%s.%N)
+        pgbench -n -d bench -M extended -c 4 -j 2 -T 600 -D n=0 -D nclients=4 "${DEFS[@]}" \
+            -f scripts/verist_create.sql > "$WORK/purge_load.out" 2>&1 &
+        load=$!
+        sleep 1
+        t1=$(date +%s.%N)
+        purged=0
+        while :; do
+            n=$(bench_psql -d bench -c "SELECT verist_purge_outbox('30 days', 10000)")
+            purged=$((purged + n))
+            [ "$n" -lt 10000 ] && break
+        done
+        t2=$(date +%s.%N)
+        during=$(bench_psql -d bench -c "SELECT count(*) FROM verist_state WHERE run_id < '2'")
+        # SIGTERM: a background job of a non-interactive shell ignores SIGINT
+        kill -TERM "$load" 2>/dev/null; wait "$load" 2>/dev/null || true
+        secs=$(awk -v a="$t0" -v b="$t2" 'BEGIN {printf "%.2f", b - a}')
+        purge_secs=$(awk -v a="$t1" -v b="$t2" 'BEGIN {printf "%.2f", b - a}')
+        left=$(bench_psql -d bench -c "SELECT count(*) FROM verist_outbox WHERE workflow_id = 'old-wf'")
+        chk=ok; { [ "$purged" = "$PURGE_ROWS" ] && [ "$left" = 0 ]; } || chk="purged=$purged;left=$left"
+        rate=$(awk -v n="$purged" -v s="$purge_secs" 'BEGIN {printf "%.0f", n / s}')
+        crate=$(awk -v n="$during" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
+        echo "purge,extended,on,purge,4,with_purge,$rep,$rate,,,,$purged,0,$chk,$crate;$purge_secs," >> "$RAW"
+        # the same load, as long, without a purge
+        purge_fill
+        r=$(run_pgbench "purge-load-$rep" bench extended 4 -T "${secs%.*}" "${DEFS[@]}" -f scripts/verist_create.sql)
+        set -- $r
+        echo "purge,extended,on,create,4,without_purge,$rep,$1,$2,$3,$4,$5,$6,ok,,$8" >> "$RAW"
+    done
+    reset_bench
 fi
 
 # ---------------------------------------------------------------- dedupe keys

@@ -299,6 +299,72 @@ if dedupe:
         csv_rows.append(["dedupe", "", size, "", "1", "verist_canonical_json", len(c), "%.1f" % crate])
     emit()
 
+def rep_ratio(runs, num, den):
+    """Median over repetitions of num's rate / den's rate in the same repetition."""
+    by_rep = defaultdict(dict)
+    for r in runs:
+        by_rep[r["rep"]][r["variant"]] = float(r["tps"])
+    ratios = [v[num] / v[den] for v in by_rep.values() if num in v and den in v and v[den]]
+    return (statistics.median(ratios), min(ratios), max(ratios)) if ratios else (float("nan"),) * 3
+
+
+chain = group("chain", ["sync", "path", "clients"])
+if chain:
+    emit("8. The audit chain's cost (issue 5): verist_commit on a verist 0.1.0 installation (no")
+    emit("   hash chain) and on the current version, same workload (section 1's, extended")
+    emit("   protocol), interleaved; target: the chain costs at most 5% (current/0.1.0 >= 0.95)")
+    emit("   sync path   clients   0.1.0 c/s  current c/s  current/0.1.0 (range)  target  result  check")
+    for key in sorted(chain, key=lambda k: (k[0] != "on", k[1], int(k[2]))):
+        runs = chain[key]
+        old = med(r["tps"] for r in runs if r["variant"] == "v0.1.0")
+        new = med(r["tps"] for r in runs if r["variant"] == "current")
+        ratio, lo, hi = rep_ratio(runs, "current", "v0.1.0")
+        res = verdict(ratio, 0.95)
+        ok = "ok" if all(r["check"] == "ok" for r in runs) and \
+            sum(int(r["failed"] or 0) for r in runs) == 0 else "BAD"
+        emit("   %-4s %-6s %7s %11.0f %12.0f %9.3f %5.2f-%-5.2f  >=0.95  %-6s  %s" % (
+            key[0], key[1], key[2], old, new, ratio, lo, hi, res, ok))
+        csv_rows.append(["chain", "extended", key[1], key[0], key[2], "current/0.1.0", len(runs),
+                         "%.1f" % new, "", "", "%.3f" % ratio, ">=0.95", res])
+        if res == "MISS":
+            misses.append("chain %s sync=%s clients=%s: current/0.1.0 = %.3f (target 0.95)"
+                          % (key[1], key[0], key[2], ratio))
+    emit()
+
+notify = group("notify", ["sync", "clients"])
+if notify:
+    emit("9. The cost of wake-ups (issue 6): the create path with verist.notify off (the default)")
+    emit("   and on; a notifying commit takes PostgreSQL's cluster-wide notify lock at commit")
+    emit("   sync clients   off c/s    on c/s   on/off (range)   p99 ms off / on")
+    for key in sorted(notify, key=lambda k: (k[0] != "on", int(k[1]))):
+        runs = notify[key]
+        off = [r for r in runs if r["variant"] == "notify_off"]
+        on = [r for r in runs if r["variant"] == "notify_on"]
+        ratio, lo, hi = rep_ratio(runs, "notify_on", "notify_off")
+        emit("   %-4s %7s %9.0f %9.0f %7.3f %5.2f-%-5.2f %7.3f / %.3f" % (
+            key[0], key[1], med(r["tps"] for r in off), med(r["tps"] for r in on), ratio, lo, hi,
+            med(r["p99_ms"] for r in off), med(r["p99_ms"] for r in on)))
+        csv_rows.append(["notify", "extended", "create", key[0], key[1], "on/off", len(runs),
+                         "%.1f" % med(r["tps"] for r in on), "", "", "%.3f" % ratio, "", ""])
+    emit()
+
+purge = group("purge", ["variant"])
+if purge:
+    w, wo = purge.get(("with_purge",), []), purge.get(("without_purge",), [])
+    rate = med(r["tps"] for r in w)
+    during = med(r["extra"].split(";")[0] for r in w)
+    secs = med(r["extra"].split(";")[1] for r in w)
+    alone = med(r["tps"] for r in wo)
+    ok = "ok" if all(r["check"] == "ok" for r in w) else ", ".join(r["check"] for r in w)
+    emit("10. Retention (issue 6): verist_purge_outbox('30 days', 10000) in a loop over %s dispatched"
+         % (w[0]["txns"] if w else "?"))
+    emit("   rows, one transaction per batch, while 4 clients commit (create path, sync on)")
+    emit("   purge: %.0f rows/s (%.1f s); commits during the purge %.0f/s, the same load alone %.0f/s"
+         " (%.2fx)  %s" % (rate, secs, during, alone, during / alone if alone else float("nan"), ok))
+    csv_rows.append(["purge", "extended", "purge", "on", "4", "rows_per_s", len(w), "%.1f" % rate,
+                     "", "", "%.3f" % (during / alone if alone else float("nan")), "", ""])
+    emit()
+
 fl = [float(r["foreign_cores"]) for r in rows
       if r.get("foreign_cores") not in (None, "", "?") and r["section"] in ("main", "sweep")]
 if fl:
