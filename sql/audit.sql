@@ -223,6 +223,14 @@ INSERT INTO bad_audit VALUES
   ('event_hash: prev upper case',   $$SELECT verist_event_hash(repeat('A', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
   ('event_hash: prev multibyte',    $$SELECT verist_event_hash(repeat('é', 32), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
   ('event_hash: infinite time',     $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, 'infinity')$$),
+  ('chain_extend: null prev',       $$SELECT verist_chain_extend(NULL, 0, '{a}', '{b}')$$),
+  ('chain_extend: prev not hex',    $$SELECT verist_chain_extend(repeat('g', 64), 0, '{a}', '{b}')$$),
+  ('chain_extend: null prev_seq',   $$SELECT verist_chain_extend(repeat('a', 64), NULL, '{a}', '{b}')$$),
+  ('chain_extend: negative seq',    $$SELECT verist_chain_extend(repeat('a', 64), -1, '{a}', '{b}')$$),
+  ('chain_extend: no room',         $$SELECT verist_chain_extend(repeat('a', 64), 2147483647, '{a}', '{b}')$$),
+  ('chain_extend: null heads',      $$SELECT verist_chain_extend(repeat('a', 64), 0, NULL, '{b}')$$),
+  ('chain_extend: lengths differ',  $$SELECT verist_chain_extend(repeat('a', 64), 0, '{a,c}', '{b}')$$),
+  ('chain_extend: null element',    $$SELECT verist_chain_extend(repeat('a', 64), 0, '{a,NULL}', '{b,d}')$$),
   ('read_events: null after_id',    $$SELECT verist_read_events(NULL, 1)$$),
   ('read_events: null max_entries', $$SELECT verist_read_events(0, NULL)$$),
   ('read_events: zero max_entries', $$SELECT verist_read_events(0, 0)$$),
@@ -242,4 +250,27 @@ FROM (VALUES ('2300-01-01 00:00:00.000001+00'::timestamptz), ('1600-06-01 12:00:
 SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', repeat('t', 5000), NULL, NULL, 1, now())) AS long_type;
 -- NULL payload and llm_trace are JSON null, not an error.
 SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())) AS hash_len;
+-- verist_chain_extend (internal: the commit's state UPDATE computes the new
+-- head with it) is the documented formula, given each event's canonical
+-- content split around its sequence number.
+SELECT verist_commit('au-ext', 'x', 's1', 0, '{}',
+    '[{"type": "a", "payload": {"n": 1}}, {"type": "b", "payload": {"s": "é\u0001"}}]') IS NOT NULL AS c1,
+       verist_commit('au-ext', 'x', 's2', 1, '{}',
+    '[{"type": "c", "payload": null, "llmTrace": {"model": "m", "inputHash": "i", "outputHash": "o", "promptTokens": 1, "completionTokens": 2, "durationMs": 0.5}}]') IS NOT NULL AS c2;
+CREATE TEMP TABLE ext_parts AS
+SELECT seq, hash, left(c, strpos(c, m) + 5) AS head, substr(c, strpos(c, m) + length(m)) AS tail
+FROM (SELECT seq, hash, '"seq":' || seq AS m,
+             verist_canonical_json(jsonb_build_object('workflowId', workflow_id, 'runId', run_id,
+                 'stepId', step_id, 'type', type, 'payload', payload, 'llmTrace', llm_trace,
+                 'seq', seq, 'ts', (extract(epoch FROM created_at) * 1000000)::bigint)) AS c
+      FROM verist_events WHERE workflow_id = 'au-ext' AND run_id = 'x') AS e;
+SELECT p.seq, verist_chain_extend(coalesce(b.hash, verist_chain_genesis('au-ext', 'x')),
+                                  p.seq - 1, ARRAY[p.head], ARRAY[p.tail]) = p.hash AS one_event
+FROM ext_parts p LEFT JOIN ext_parts b ON b.seq = p.seq - 1 ORDER BY p.seq;
+SELECT verist_chain_extend(verist_chain_genesis('au-ext', 'x'), 0,
+           array_agg(head ORDER BY seq), array_agg(tail ORDER BY seq)) = s.chain_hash AS whole_chain,
+       verist_chain_extend(s.chain_hash, 3, '{}', '{}') = s.chain_hash AS no_events_keeps_head
+FROM ext_parts, verist_state s WHERE s.workflow_id = 'au-ext' AND s.run_id = 'x'
+GROUP BY s.chain_hash;
+DROP TABLE ext_parts;
 DROP FUNCTION copy_run(text);

@@ -37,6 +37,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION verist_event_hash(text, text, text, text, text, jsonb, jsonb, integer, timestamptz) IS
     'the chained hash of one event: hex SHA-256 of prev_hash and the canonical JSON of the event';
 
+-- Internal: verist_commit moves a run's chain head inside its state UPDATE
+-- with this (src/chain.c); not for direct use.
+CREATE FUNCTION verist_chain_extend(prev_hash text, prev_seq integer, heads text[], tails text[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'verist_chain_extend'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION verist_chain_extend(text, integer, text[], text[]) IS
+    'internal: the chain head after events given by their canonical content around their sequence numbers; used by verist_commit';
+
 -- Chain the existing events.  The append-only guard is lifted for this
 -- transaction only: these are the columns being added, not history edited.
 ALTER TABLE verist_events DISABLE TRIGGER verist_events_append_only;
@@ -81,8 +90,7 @@ WHERE s.workflow_id OPERATOR(pg_catalog.=) h.workflow_id
 ALTER TABLE verist_state ALTER COLUMN chain_hash SET NOT NULL;
 ALTER TABLE verist_events
     ALTER COLUMN seq SET NOT NULL,
-    ALTER COLUMN hash SET NOT NULL,
-    ADD CONSTRAINT verist_events_seq_check CHECK (seq > 0);
+    ALTER COLUMN hash SET NOT NULL;
 
 -- Commits extend the chain from now on.
 CREATE OR REPLACE FUNCTION verist_commit(
@@ -133,3 +141,4 @@ REVOKE ALL ON FUNCTION verist_verify_run(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_verify_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_run_digest(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_read_events(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION verist_chain_extend(text, integer, text[], text[]) FROM PUBLIC;

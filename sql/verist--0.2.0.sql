@@ -35,8 +35,7 @@ CREATE TABLE verist_events (
     -- 0.2.0: gapless per-run sequence number and chained hash of the event.
     seq         integer     NOT NULL,
     hash        text        NOT NULL,
-    CONSTRAINT verist_events_pkey PRIMARY KEY (id),
-    CONSTRAINT verist_events_seq_check CHECK (seq > 0)
+    CONSTRAINT verist_events_pkey PRIMARY KEY (id)
 );
 CREATE INDEX verist_events_run_idx ON verist_events (workflow_id, run_id);
 
@@ -230,6 +229,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION verist_event_hash(text, text, text, text, text, jsonb, jsonb, integer, timestamptz) IS
     'the chained hash of one event: hex SHA-256 of prev_hash and the canonical JSON of the event';
 
+-- Internal: verist_commit moves a run's chain head inside its state UPDATE
+-- with this (src/chain.c); not for direct use.
+CREATE FUNCTION verist_chain_extend(prev_hash text, prev_seq integer, heads text[], tails text[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'verist_chain_extend'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION verist_chain_extend(text, integer, text[], text[]) IS
+    'internal: the chain head after events given by their canonical content around their sequence numbers; used by verist_commit';
+
 CREATE FUNCTION verist_verify_run(
     workflow_id text, run_id text,
     OUT valid boolean, OUT events_checked bigint, OUT first_broken_seq integer, OUT reason text)
@@ -287,3 +295,4 @@ REVOKE ALL ON FUNCTION verist_verify_run(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_verify_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_run_digest(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_read_events(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION verist_chain_extend(text, integer, text[], text[]) FROM PUBLIC;

@@ -199,7 +199,7 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 	command = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
 	key = VeristDedupeKey(TextDatumGetCString(ids[0]), TextDatumGetCString(ids[1]),
-						  step_id, &command->root);
+						  step_id, &command->root, NULL);
 	cmd_elem = JsonbPGetDatum(command);
 	key_elem = CStringGetTextDatum(key);
 

@@ -287,9 +287,27 @@ AppendEscape(StringInfo out, unsigned char c)
 }
 
 /*
+ * Does any byte of an 8-byte word need escaping: below 0x20, '"' or '\\'?
+ * (The classic "has a zero byte" and "has a byte less than n" tests: exact
+ * for the question "any?".)
+ */
+static inline bool
+WordNeedsEscape(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		quote = w ^ (ones * '"');
+	uint64		backslash = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) |
+			((quote - ones) & ~quote) |
+			((backslash - ones) & ~backslash)) & highs;
+}
+
+/*
  * Print a string quoted and escaped as JSON.stringify does: '"', '\\' and
  * bytes below 0x20 escaped, everything else (UTF-8 included) as it is.  The
- * bytes between escapes are appended as whole runs.
+ * bytes between escapes are appended as whole runs, found eight at a time.
  */
 void
 VeristAppendJsString(StringInfo out, const char *s, int len)
@@ -299,11 +317,24 @@ VeristAppendJsString(StringInfo out, const char *s, int len)
 	int			start = 0;
 
 	u = ToUtf8(s, len, &ulen);
-	appendStringInfoChar(out, '"');
+	enlargeStringInfo(out, ulen + 2);
+	appendStringInfoCharMacro(out, '"');
 	for (int i = 0; i < ulen; i++)
 	{
-		unsigned char c = (unsigned char) u[i];
+		unsigned char c;
 
+		if (i + 8 <= ulen)
+		{
+			uint64		w;
+
+			memcpy(&w, u + i, sizeof(w));
+			if (!WordNeedsEscape(w))
+			{
+				i += 7;
+				continue;
+			}
+		}
+		c = (unsigned char) u[i];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		appendBinaryStringInfo(out, u + start, i - start);
@@ -311,7 +342,7 @@ VeristAppendJsString(StringInfo out, const char *s, int len)
 		start = i + 1;
 	}
 	appendBinaryStringInfo(out, u + start, ulen - start);
-	appendStringInfoChar(out, '"');
+	appendStringInfoCharMacro(out, '"');
 }
 
 /* Is a key an ECMAScript array index: "0" or [1-9][0-9]* up to 2^32 - 2? */
@@ -331,60 +362,41 @@ IsArrayIndex(const char *key, int len)
 	return value <= UINT64CONST(4294967294);
 }
 
-/* The first UTF-16 code unit of a code point. */
-static inline pg_wchar
-FirstUtf16Unit(pg_wchar cp)
-{
-	return cp < 0x10000 ? cp : 0xD800 + ((cp - 0x10000) >> 10);
-}
-
 /*
  * Compare two UTF-8 strings by UTF-16 code units, as JavaScript's sort does.
- * Byte order equals code point order, which differs from UTF-16 order only
- * where a supplementary character (a surrogate pair, 0xD800...) meets one of
- * U+E000..U+FFFF; so compare code points and map them to their first unit.
+ * UTF-8 byte order is code point order, which differs from UTF-16 order in
+ * one case only: a supplementary character (4 UTF-8 bytes, a surrogate pair
+ * from 0xD800 in UTF-16) against one of U+E000..U+FFFF (3 bytes led by 0xEE
+ * or 0xEF), which UTF-16 puts after it.  So compare bytes, and correct that
+ * case at the first character that differs.
  */
 static int
-CompareUtf16(const char *a, int alen, const char *b, int blen)
+CompareUtf16(const char *x, int xlen, const char *y, int ylen)
 {
-	int			i = 0;
-	int			j = 0;
+	const unsigned char *a = (const unsigned char *) x;
+	const unsigned char *b = (const unsigned char *) y;
+	int			n = Min(xlen, ylen);
+	int			d = 0;
+	int			lead;
 
-	while (i < alen && j < blen)
-	{
-		int			la = pg_utf_mblen((const unsigned char *) a + i);
-		int			lb = pg_utf_mblen((const unsigned char *) b + j);
-		pg_wchar	ca;
-		pg_wchar	cb;
-
-		if (i + la > alen || j + lb > blen)
-			break;				/* cannot happen in valid UTF-8 */
-		ca = utf8_to_unicode((const unsigned char *) a + i);
-		cb = utf8_to_unicode((const unsigned char *) b + j);
-		if (ca != cb)
-		{
-			pg_wchar	ua = FirstUtf16Unit(ca);
-			pg_wchar	ub = FirstUtf16Unit(cb);
-
-			if (ua != ub)
-				return ua < ub ? -1 : 1;
-			return ca < cb ? -1 : 1;	/* same high surrogate */
-		}
-		i += la;
-		j += lb;
-	}
-	if (alen - i != blen - j)
-		return (alen - i) < (blen - j) ? -1 : 1;
-	return memcmp(a + i, b + j, Min(alen - i, blen - j));
+	while (d < n && a[d] == b[d])
+		d++;
+	if (d == n)
+		return (xlen > ylen) - (xlen < ylen);
+	/* the lead byte of the differing character: the prefix is shared */
+	for (lead = d; lead > 0 && (a[lead] & 0xC0) == 0x80; lead--)
+		;
+	if (a[lead] >= 0xF0 && (b[lead] == 0xEE || b[lead] == 0xEF))
+		return -1;
+	if (b[lead] >= 0xF0 && (a[lead] == 0xEE || a[lead] == 0xEF))
+		return 1;
+	return a[d] < b[d] ? -1 : 1;
 }
 
-/* qsort comparator: array-index keys first by value, then UTF-16 order. */
+/* Array-index keys first by value, then the others in UTF-16 order. */
 static int
-CompareMembers(const void *x, const void *y)
+CompareMembers(const CanonMember *a, const CanonMember *b)
 {
-	const CanonMember *a = (const CanonMember *) x;
-	const CanonMember *b = (const CanonMember *) y;
-
 	if (a->is_index && b->is_index)
 	{
 		/* canonical integers: the shorter is the smaller */
@@ -397,6 +409,39 @@ CompareMembers(const void *x, const void *y)
 	return CompareUtf16(a->key, a->keylen, b->key, b->keylen);
 }
 
+static int
+CompareMembersQsort(const void *x, const void *y)
+{
+	return CompareMembers((const CanonMember *) x, (const CanonMember *) y);
+}
+
+/*
+ * Sort the members of an object.  Objects are small and jsonb keeps their
+ * keys sorted already (by length, then bytes), often close to JavaScript's
+ * order: an insertion sort beats qsort's calls there.
+ */
+static void
+SortMembers(CanonMember *m, int n)
+{
+	if (n > 24)
+	{
+		qsort(m, n, sizeof(CanonMember), CompareMembersQsort);
+		return;
+	}
+	for (int i = 1; i < n; i++)
+	{
+		CanonMember x = m[i];
+		int			j = i - 1;
+
+		while (j >= 0 && CompareMembers(&m[j], &x) > 0)
+		{
+			m[j + 1] = m[j];
+			j--;
+		}
+		m[j + 1] = x;
+	}
+}
+
 /* Print one value (a scalar, or a nested container). */
 static void
 CanonValue(StringInfo out, JsonbValue *v)
@@ -404,10 +449,13 @@ CanonValue(StringInfo out, JsonbValue *v)
 	switch (v->type)
 	{
 		case jbvNull:
-			appendStringInfoString(out, "null");
+			appendBinaryStringInfo(out, "null", 4);
 			break;
 		case jbvBool:
-			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
 			break;
 		case jbvNumeric:
 			AppendNumber(out, v->val.numeric);
@@ -428,7 +476,9 @@ static void
 CanonObject(StringInfo out, JsonbContainer *container)
 {
 	int			count = JsonContainerSize(container);
-	CanonMember *members = palloc(sizeof(CanonMember) * Max(count, 1));
+	CanonMember local[16];
+	CanonMember *members = count <= (int) lengthof(local) ? local :
+		palloc(sizeof(CanonMember) * count);
 	JsonbIterator *it = JsonbIteratorInit(container);
 	JsonbIteratorToken tok;
 	JsonbValue	v;
@@ -447,19 +497,20 @@ CanonObject(StringInfo out, JsonbContainer *container)
 			members[n++].value = v;
 	}
 
-	qsort(members, n, sizeof(CanonMember), CompareMembers);
+	SortMembers(members, n);
 
-	appendStringInfoChar(out, '{');
+	appendStringInfoCharMacro(out, '{');
 	for (int i = 0; i < n; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		VeristAppendJsString(out, members[i].key, members[i].keylen);
-		appendStringInfoChar(out, ':');
+		appendStringInfoCharMacro(out, ':');
 		CanonValue(out, &members[i].value);
 	}
-	appendStringInfoChar(out, '}');
-	pfree(members);
+	appendStringInfoCharMacro(out, '}');
+	if (members != local)
+		pfree(members);
 }
 
 /* Print an array, a scalar root, or an object. */
@@ -507,19 +558,24 @@ VeristCanonicalText(StringInfo out, JsonbContainer *container)
 	CanonContainer(out, container);
 }
 
-/* Lowercase hex SHA-256 of a byte string, into hex[VERIST_HASH_HEX_LEN + 1]. */
+/*
+ * Lowercase hex SHA-256 of a byte string, into hex[VERIST_HASH_HEX_LEN + 1].
+ * ctx: a SHA-256 context to reuse, since a commit hashes several things and
+ * creating one costs more than hashing a short text; or NULL for a fresh one.
+ */
 void
-VeristSha256Hex(const char *data, size_t len, char *hex)
+VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	pg_cryptohash_ctx *use = ctx ? ctx : pg_cryptohash_create(PG_SHA256);
 
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
+	if (pg_cryptohash_init(use) < 0 ||
+		pg_cryptohash_update(use, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(use, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(use));
+	if (ctx == NULL)
+		pg_cryptohash_free(use);
 
 	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
 	{
@@ -536,7 +592,7 @@ VeristSha256Hex(const char *data, size_t len, char *hex)
  */
 char *
 VeristDedupeKey(const char *workflow_id, const char *run_id,
-				const char *step_id, JsonbContainer *command)
+				const char *step_id, JsonbContainer *command, pg_cryptohash_ctx *ctx)
 {
 	StringInfoData buf;
 	char	   *hex = palloc(VERIST_HASH_HEX_LEN + 1);
@@ -552,7 +608,7 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 	VeristAppendJsString(&buf, workflow_id, strlen(workflow_id));
 	appendStringInfoChar(&buf, '}');
 
-	VeristSha256Hex(buf.data, buf.len, hex);
+	VeristSha256Hex(ctx, buf.data, buf.len, hex);
 	pfree(buf.data);
 	return hex;
 }
@@ -595,5 +651,5 @@ verist_dedupe_key(PG_FUNCTION_ARGS)
 		VeristDedupeKey(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 						text_to_cstring(PG_GETARG_TEXT_PP(1)),
 						text_to_cstring(PG_GETARG_TEXT_PP(2)),
-						&command->root)));
+						&command->root, NULL)));
 }

@@ -26,7 +26,9 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/sha2.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -106,7 +108,7 @@ AppendJsonOrNull(StringInfo out, JsonbContainer *value)
 
 /* The genesis hash of a run, into hex[VERIST_HASH_HEX_LEN + 1]. */
 void
-VeristChainGenesis(text *workflow_id, text *run_id, char *hex)
+VeristChainGenesis(text *workflow_id, text *run_id, char *hex, pg_cryptohash_ctx *ctx)
 {
 	StringInfoData buf;
 
@@ -116,8 +118,22 @@ VeristChainGenesis(text *workflow_id, text *run_id, char *hex)
 	appendStringInfoString(&buf, ",\"workflowId\":");
 	AppendJsText(&buf, workflow_id);
 	appendStringInfoChar(&buf, '}');
-	VeristSha256Hex(buf.data, buf.len, hex);
+	VeristSha256Hex(ctx, buf.data, buf.len, hex);
 	pfree(buf.data);
+}
+
+/* Is a text exactly VERIST_HASH_HEX_LEN lowercase hex digits? */
+static bool
+IsHashHex(text *t)
+{
+	const char *p = VARDATA_ANY(t);
+
+	if (VARSIZE_ANY_EXHDR(t) != VERIST_HASH_HEX_LEN)
+		return false;
+	for (int i = 0; i < VERIST_HASH_HEX_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
 }
 
 /* Microseconds since the Unix epoch of a timestamptz. */
@@ -128,34 +144,209 @@ UnixMicros(TimestampTz ts)
 }
 
 /*
- * The hash of one event chained to prev (both VERIST_HASH_HEX_LEN hex
- * characters).  payload and trace are NULL for JSON null.
+ * The canonical content of an event, split around its sequence number, the
+ * one part a commit may learn only from its run's chain head:
+ *   head: {"llmTrace":..,"payload":..,"runId":..,"seq":
+ *   tail: ,"stepId":..,"ts":..,"type":..,"workflowId":..}
+ * ev->seq is not used.  payload and trace are NULL for JSON null.
  */
 void
-VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex)
+VeristChainEventParts(const VeristChainEvent *ev, StringInfo head, StringInfo tail)
 {
-	StringInfoData buf;
+	appendStringInfoString(head, "{\"llmTrace\":");
+	AppendJsonOrNull(head, ev->trace);
+	appendStringInfoString(head, ",\"payload\":");
+	AppendJsonOrNull(head, ev->payload);
+	appendStringInfoString(head, ",\"runId\":");
+	AppendJsText(head, ev->run_id);
+	appendStringInfoString(head, ",\"seq\":");
 
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, prev, VERIST_HASH_HEX_LEN);
-	appendStringInfoString(&buf, "{\"llmTrace\":");
-	AppendJsonOrNull(&buf, ev->trace);
-	appendStringInfoString(&buf, ",\"payload\":");
-	AppendJsonOrNull(&buf, ev->payload);
-	appendStringInfoString(&buf, ",\"runId\":");
-	AppendJsText(&buf, ev->run_id);
-	appendStringInfo(&buf, ",\"seq\":%d,\"stepId\":", ev->seq);
-	AppendJsText(&buf, ev->step_id);
+	appendStringInfoString(tail, ",\"stepId\":");
+	AppendJsText(tail, ev->step_id);
 	/* a JSON number, so read as a double like every other (exact until 2255) */
-	appendStringInfoString(&buf, ",\"ts\":");
-	VeristAppendJsNumber(&buf, (double) UnixMicros(ev->created_at));
-	appendStringInfoString(&buf, ",\"type\":");
-	AppendJsText(&buf, ev->type);
-	appendStringInfoString(&buf, ",\"workflowId\":");
-	AppendJsText(&buf, ev->workflow_id);
-	appendStringInfoChar(&buf, '}');
-	VeristSha256Hex(buf.data, buf.len, hex);
-	pfree(buf.data);
+	appendStringInfoString(tail, ",\"ts\":");
+	VeristAppendJsNumber(tail, (double) UnixMicros(ev->created_at));
+	appendStringInfoString(tail, ",\"type\":");
+	AppendJsText(tail, ev->type);
+	appendStringInfoString(tail, ",\"workflowId\":");
+	AppendJsText(tail, ev->workflow_id);
+	appendStringInfoChar(tail, '}');
+}
+
+/*
+ * Chain n events, given by their parts, onto prev (VERIST_HASH_HEX_LEN hex
+ * characters) with sequence numbers first_seq, first_seq + 1 ...: hashes[i]
+ * gets hex(SHA-256(hash before + head + seq + tail)).  The callers keep the
+ * numbers within int32 (64 bits here only so that no sum can overflow).
+ */
+void
+VeristChainHashParts(const char *prev, int64 first_seq, int n, const VeristChainParts *parts,
+					 char (*hashes)[VERIST_HASH_HEX_LEN + 1], pg_cryptohash_ctx *ctx)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *before = prev;
+
+	for (int i = 0; i < n; i++)
+	{
+		char		seq[MAXINT8LEN + 1];
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+		int			seqlen = pg_lltoa(first_seq + i, seq);
+
+		if (pg_cryptohash_init(ctx) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) before, VERIST_HASH_HEX_LEN) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) parts[i].head, parts[i].headlen) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) seq, seqlen) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) parts[i].tail, parts[i].taillen) < 0 ||
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+			elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(ctx));
+		for (int j = 0; j < PG_SHA256_DIGEST_LENGTH; j++)
+		{
+			hashes[i][2 * j] = digits[digest[j] >> 4];
+			hashes[i][2 * j + 1] = digits[digest[j] & 0xf];
+		}
+		hashes[i][VERIST_HASH_HEX_LEN] = '\0';
+		before = hashes[i];
+	}
+}
+
+/*
+ * The hash of one event chained to prev (both VERIST_HASH_HEX_LEN hex
+ * characters), into hex.
+ */
+void
+VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex,
+					 pg_cryptohash_ctx *ctx)
+{
+	StringInfoData head;
+	StringInfoData tail;
+	VeristChainParts parts;
+	char		hash[1][VERIST_HASH_HEX_LEN + 1];
+
+	initStringInfo(&head);
+	initStringInfo(&tail);
+	VeristChainEventParts(ev, &head, &tail);
+	parts.head = head.data;
+	parts.headlen = head.len;
+	parts.tail = tail.data;
+	parts.taillen = tail.len;
+	if (ctx != NULL)
+		VeristChainHashParts(prev, ev->seq, 1, &parts, hash, ctx);
+	else
+	{
+		pg_cryptohash_ctx *sha = pg_cryptohash_create(PG_SHA256);
+
+		VeristChainHashParts(prev, ev->seq, 1, &parts, hash, sha);
+		pg_cryptohash_free(sha);
+	}
+	memcpy(hex, hash[0], VERIST_HASH_HEX_LEN + 1);
+	pfree(head.data);
+	pfree(tail.data);
+}
+
+/*
+ * Where verist_chain_extend leaves the hashes it computes, while a commit's
+ * state UPDATE runs it (VeristUpdateWithChain); NULL otherwise.
+ */
+static char (*extend_out)[VERIST_HASH_HEX_LEN + 1] = NULL;
+static int	extend_out_count = 0;
+
+/*
+ * Run the statement of a commit that moves a run's chain head through
+ * verist_chain_extend, collecting the events' hashes into hashes[0..n-1].
+ *
+ * Why: the new head depends on the old, which only the UPDATE that moves the
+ * version reads (and locks).  Computing the chain inside that UPDATE saves a
+ * statement that would read the head first; the hashes come back through
+ * extend_out.  The UPDATE evaluates the function once per row it updates
+ * (again, with the same head, if a concurrent overlay made it re-check the
+ * row), and never when no row matched.
+ */
+uint64
+VeristUpdateWithChain(VeristQuery *query, Datum *values,
+					  char (*hashes)[VERIST_HASH_HEX_LEN + 1], int n)
+{
+	char		(*saved_out)[VERIST_HASH_HEX_LEN + 1] = extend_out;
+	int			saved_count = extend_out_count;
+	uint64		moved;
+
+	/* saved and restored: a trigger on verist_state could commit too */
+	extend_out = hashes;
+	extend_out_count = n;
+	PG_TRY();
+	{
+		moved = VeristExecute(query, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		extend_out = saved_out;
+		extend_out_count = saved_count;
+	}
+	PG_END_TRY();
+	return moved;
+}
+
+PG_FUNCTION_INFO_V1(verist_chain_extend);
+
+/*
+ * SQL: verist_chain_extend(prev_hash text, prev_seq int, heads text[],
+ *							tails text[]) returns text
+ *
+ * The new chain head after the events whose content parts (see
+ * VeristChainEventParts) are given: for use inside a commit's state UPDATE.
+ */
+Datum
+verist_chain_extend(PG_FUNCTION_ARGS)
+{
+	text	   *prev = VeristTextArg(fcinfo, 0, "prev_hash");
+	int32		prev_seq;
+	Datum	   *heads;
+	Datum	   *tails;
+	int			n;
+	int			ntails;
+	VeristChainParts *parts;
+	char		(*hashes)[VERIST_HASH_HEX_LEN + 1];
+
+	VeristRequireArg(fcinfo, 1, "prev_seq");
+	prev_seq = PG_GETARG_INT32(1);
+	VeristRequireArg(fcinfo, 2, "heads");
+	VeristRequireArg(fcinfo, 3, "tails");
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT,
+					  &heads, NULL, &n);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
+					  &tails, NULL, &ntails);
+	if (!IsHashHex(prev) || n != ntails || prev_seq < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("invalid chain extension"),
+				 errdetail("A 64-hex-digit hash, a sequence number and as many heads as tails are needed.")));
+	if (prev_seq > PG_INT32_MAX - n)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a run can hold at most %d events", PG_INT32_MAX),
+				 errdetail("The run holds %d events; %d more do not fit.", prev_seq, n)));
+
+	parts = palloc(sizeof(VeristChainParts) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		text	   *h = DatumGetTextPP(heads[i]);
+		text	   *t = DatumGetTextPP(tails[i]);
+
+		parts[i].head = VARDATA_ANY(h);
+		parts[i].headlen = VARSIZE_ANY_EXHDR(h);
+		parts[i].tail = VARDATA_ANY(t);
+		parts[i].taillen = VARSIZE_ANY_EXHDR(t);
+	}
+	hashes = (extend_out != NULL && extend_out_count == n) ? extend_out :
+		palloc(sizeof(*hashes) * Max(n, 1));
+	if (n > 0)
+	{
+		pg_cryptohash_ctx *sha = pg_cryptohash_create(PG_SHA256);
+
+		VeristChainHashParts(VARDATA_ANY(prev), (int64) prev_seq + 1, n, parts, hashes, sha);
+		pg_cryptohash_free(sha);
+		PG_RETURN_TEXT_P(cstring_to_text(hashes[n - 1]));
+	}
+	PG_RETURN_TEXT_P(prev);
 }
 
 /* A jsonb column of the current row as a container, or NULL. */
@@ -195,7 +386,7 @@ Break(ChainCheck *check, int32 seq, const char *reason)
  */
 static bool
 CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
-			  char *prev, int32 *expected, ChainCheck *check)
+			  char *prev, int32 *expected, ChainCheck *check, pg_cryptohash_ctx *sha)
 {
 	VeristChainEvent ev;
 	bool		isnull;
@@ -220,7 +411,7 @@ CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
 	ev.payload = ColumnJsonb(row, desc, EV_PAYLOAD);
 	ev.trace = ColumnJsonb(row, desc, EV_LLM_TRACE);
 	ev.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, EV_CREATED_AT, &isnull));
-	VeristChainEventHash(prev, &ev, hex);
+	VeristChainEventHash(prev, &ev, hex, sha);
 
 	stored = SPI_getvalue(row, desc, EV_HASH);
 	if (stored == NULL || strcmp(stored, hex) != 0)
@@ -248,12 +439,14 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 	char		prev[VERIST_HASH_HEX_LEN + 1];
 	int32		expected = 1;
 	bool		going = true;
+	pg_cryptohash_ctx *sha;
 
 	check->any_event = false;
 	check->checked = 0;
 	check->broken_seq = -1;
 	check->reason = NULL;
-	VeristChainGenesis(wf, run, prev);
+	sha = pg_cryptohash_create(PG_SHA256);
+	VeristChainGenesis(wf, run, prev, sha);
 
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "verist chain batch",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -267,13 +460,14 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 		old = MemoryContextSwitchTo(batch_cxt);
 		for (uint64 i = 0; i < SPI_processed && going; i++)
 			going = CheckEventRow(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								  wf, run, prev, &expected, check);
+								  wf, run, prev, &expected, check, sha);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch_cxt);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	MemoryContextDelete(batch_cxt);
+	pg_cryptohash_free(sha);
 
 	if (!going)
 		return;
@@ -460,22 +654,8 @@ verist_chain_genesis(PG_FUNCTION_ARGS)
 	char		hex[VERIST_HASH_HEX_LEN + 1];
 
 	VeristChainGenesis(VeristIdArg(fcinfo, 0, "workflow_id"),
-					   VeristIdArg(fcinfo, 1, "run_id"), hex);
+					   VeristIdArg(fcinfo, 1, "run_id"), hex, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
-}
-
-/* Is a text exactly VERIST_HASH_HEX_LEN lowercase hex digits? */
-static bool
-IsHashHex(text *t)
-{
-	const char *p = VARDATA_ANY(t);
-
-	if (VARSIZE_ANY_EXHDR(t) != VERIST_HASH_HEX_LEN)
-		return false;
-	for (int i = 0; i < VERIST_HASH_HEX_LEN; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	return true;
 }
 
 PG_FUNCTION_INFO_V1(verist_event_hash);
@@ -515,6 +695,6 @@ verist_event_hash(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"created_at\" must be finite")));
 
-	VeristChainEventHash(VARDATA_ANY(prev), &ev, hex);
+	VeristChainEventHash(VARDATA_ANY(prev), &ev, hex, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }

@@ -20,11 +20,12 @@
  * call: nothing written by the earlier statements survives.
  *
  * From 0.2.0 on (SQL verist_commit bound to verist_commit_chain) events are
- * hash-chained per run (chain.c): the commit reads the run's chain head with
- * its version (an update with events), hashes the events in memory, and
- * writes the new head with the version.  The version check makes the head it
- * read the one it extends: only commits move the head, and each moves the
- * version too.  The 0.1.0 entry point (verist_commit) keeps 0.1.0's tables.
+ * hash-chained per run (chain.c).  Each event's canonical content is laid out
+ * in memory, split at its sequence number.  A create chains from the run's
+ * genesis; an update moves the chain head in its version-checked UPDATE,
+ * through verist_chain_extend, which reads the old head, hashes the events
+ * onto it and hands the hashes back: a commit reads nothing extra to extend
+ * the chain.  The 0.1.0 entry point (verist_commit) keeps 0.1.0's tables.
  */
 #include "postgres.h"
 
@@ -48,11 +49,11 @@ typedef struct CommitEvents
 	Datum		payloads;		/* jsonb[] */
 	Datum		traces;			/* jsonb[] */
 
-	/* the hash chain (0.2.0): filled by ChainEvents */
-	Datum		seqs;			/* int4[] */
-	Datum		hashes;			/* text[] */
-	int32		head_seq;		/* the run's chain head after this commit */
-	char		head_hash[VERIST_HASH_HEX_LEN + 1];
+	/* the hash chain (0.2.0) */
+	VeristChainParts *parts;	/* each event's content, split at its seq */
+	char		(*hash_hex)[VERIST_HASH_HEX_LEN + 1];	/* once the head is known */
+	int32		base_seq;		/* the head's seq before: events get base + 1 ... */
+	Datum		hashes;			/* hash_hex as text[], for the INSERT */
 } CommitEvents;
 
 /* The commands of a commit, routed. */
@@ -108,23 +109,19 @@ static VeristQuery state_create_chain = {
 	5, {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID}
 };
 
+/* The chain head moves in the same UPDATE: VeristUpdateWithChain (chain.c). */
 static VeristQuery state_update_chain = {
 	"UPDATE @extschema@.verist_state AS s"
 	" SET version = s.version OPERATOR(pg_catalog.+) 1,"
 	" computed = s.computed OPERATOR(pg_catalog.||) $4,"
-	" updated_at = pg_catalog.now(), chain_seq = $5, chain_hash = $6"
+	" updated_at = pg_catalog.now(),"
+	" chain_seq = s.chain_seq OPERATOR(pg_catalog.+) $5,"
+	" chain_hash = @extschema@.verist_chain_extend(s.chain_hash, s.chain_seq, $6, $7)"
 	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
 	" AND s.run_id OPERATOR(pg_catalog.=) $2"
 	" AND s.version OPERATOR(pg_catalog.=) $3"
 	" RETURNING s.*",
-	6, {TEXTOID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID}
-};
-
-static VeristQuery state_head = {
-	"SELECT s.version, s.chain_seq, s.chain_hash FROM @extschema@.verist_state AS s"
-	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
-	" AND s.run_id OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
+	7, {TEXTOID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID}
 };
 
 static VeristQuery block_insert = {
@@ -147,12 +144,13 @@ static VeristQuery events_insert = {
 static VeristQuery events_insert_chain = {
 	"INSERT INTO @extschema@.verist_events"
 	" (workflow_id, run_id, step_id, type, payload, llm_trace, created_at, seq, hash)"
-	" SELECT $1, $2, $3, e.type, e.payload, e.llm_trace, pg_catalog.now(), e.seq, e.hash"
+	" SELECT $1, $2, $3, e.type, e.payload, e.llm_trace, pg_catalog.now(),"
+	"        $7 OPERATOR(pg_catalog.+) e.n::pg_catalog.int4, e.hash"
 	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-	"                 pg_catalog.unnest($7), pg_catalog.unnest($8))"
-	" AS e(type, payload, llm_trace, seq, hash)",
+	"                 pg_catalog.unnest($8)) WITH ORDINALITY"
+	" AS e(type, payload, llm_trace, hash, n)",
 	8, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID,
-	INT4ARRAYOID, TEXTARRAYOID}
+	INT4OID, TEXTARRAYOID}
 };
 
 /* A jsonb Datum for a field's value, or SQL NULL when absent or JSON null. */
@@ -238,48 +236,76 @@ PrepareEvents(Jsonb *events, CommitEvents *ev)
 	}
 
 	ev->count = count;
-	ev->seqs = ev->hashes = (Datum) 0;	/* set by ChainEvents, if chained */
+	ev->parts = NULL;
+	ev->hash_hex = NULL;
+	ev->base_seq = 0;
+	ev->hashes = (Datum) 0;		/* set by ChainDone, if chained */
 	ev->types = VeristBuildArray(types, NULL, count, TEXTOID);
 	ev->payloads = VeristBuildArray(payloads, payload_nulls, count, JSONBOID);
 	ev->traces = VeristBuildArray(traces, trace_nulls, count, JSONBOID);
 }
 
 /*
- * Number and hash the events, chaining from the run's head (prev_seq,
- * prev_hash); leave the new head in ev.
+ * Lay out each event's canonical content around its sequence number, which
+ * only the run's chain head will tell (chain.c).
  */
 static void
-ChainEvents(text *wf, text *run, text *step, int32 prev_seq, const char *prev_hash,
-			CommitEvents *ev)
+PrepareChain(text *wf, text *run, text *step, CommitEvents *ev)
 {
-	int			n = Max(ev->count, 1);
-	Datum	   *seqs = palloc(sizeof(Datum) * n);
-	Datum	   *hashes = palloc(sizeof(Datum) * n);
 	VeristChainEvent ce;
 
 	ce.workflow_id = wf;
 	ce.run_id = run;
 	ce.step_id = step;
 	ce.created_at = GetCurrentTransactionStartTimestamp();	/* = now() */
-	memcpy(ev->head_hash, prev_hash, VERIST_HASH_HEX_LEN + 1);
+	ev->parts = palloc(sizeof(VeristChainParts) * Max(ev->count, 1));
+	ev->hash_hex = palloc(sizeof(*ev->hash_hex) * Max(ev->count, 1));
 	for (int i = 0; i < ev->count; i++)
 	{
-		if (prev_seq > PG_INT32_MAX - 1 - i)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("run \"%s\" of workflow \"%s\" has too many events",
-							text_to_cstring(run), text_to_cstring(wf))));
-		ce.seq = prev_seq + 1 + i;
+		StringInfoData head;
+		StringInfoData tail;
+
+		initStringInfo(&head);
+		initStringInfo(&tail);
 		ce.type = ev->type_texts[i];
 		ce.payload = ev->payload_roots[i];
 		ce.trace = ev->trace_roots[i];
-		VeristChainEventHash(ev->head_hash, &ce, ev->head_hash);
-		seqs[i] = Int32GetDatum(ce.seq);
-		hashes[i] = CStringGetTextDatum(ev->head_hash);
+		VeristChainEventParts(&ce, &head, &tail);
+		ev->parts[i].head = head.data;
+		ev->parts[i].headlen = head.len;
+		ev->parts[i].tail = tail.data;
+		ev->parts[i].taillen = tail.len;
 	}
-	ev->head_seq = prev_seq + ev->count;
-	ev->seqs = VeristBuildArray(seqs, NULL, ev->count, INT4OID);
+}
+
+/* The hashes are known (hash_hex), after base_seq: make the text[] for the INSERT. */
+static void
+ChainDone(CommitEvents *ev, int32 base_seq)
+{
+	Datum	   *hashes = palloc(sizeof(Datum) * Max(ev->count, 1));
+
+	for (int i = 0; i < ev->count; i++)
+		hashes[i] = PointerGetDatum(cstring_to_text_with_len(ev->hash_hex[i],
+															 VERIST_HASH_HEX_LEN));
+	ev->base_seq = base_seq;
 	ev->hashes = VeristBuildArray(hashes, NULL, ev->count, TEXTOID);
+}
+
+/* The events' content parts as two text[] (heads, tails), for verist_chain_extend. */
+static void
+PartsArrays(CommitEvents *ev, Datum *heads, Datum *tails)
+{
+	int			n = Max(ev->count, 1);
+	Datum	   *h = palloc(sizeof(Datum) * n);
+	Datum	   *t = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < ev->count; i++)
+	{
+		h[i] = PointerGetDatum(cstring_to_text_with_len(ev->parts[i].head, ev->parts[i].headlen));
+		t[i] = PointerGetDatum(cstring_to_text_with_len(ev->parts[i].tail, ev->parts[i].taillen));
+	}
+	*heads = VeristBuildArray(h, NULL, ev->count, TEXTOID);
+	*tails = VeristBuildArray(t, NULL, ev->count, TEXTOID);
 }
 
 /* One command's dedupe key and position, for the duplicate check. */
@@ -323,7 +349,7 @@ CheckDuplicates(KeyedCommand *keyed, int count)
  */
 static void
 PrepareCommands(Jsonb *commands, const char *wf, const char *run, const char *step,
-				CommitCommands *cmds)
+				CommitCommands *cmds, pg_cryptohash_ctx *sha)
 {
 	int			count = JsonContainerSize(&commands->root);
 	KeyedCommand *keyed = palloc(sizeof(KeyedCommand) * Max(count, 1));
@@ -350,7 +376,7 @@ PrepareCommands(Jsonb *commands, const char *wf, const char *run, const char *st
 						 errhint("A step may emit at most one review or suspend command.")));
 			block_index = i;
 		}
-		keyed[i].key = VeristDedupeKey(wf, run, step, elements[i]->val.binary.data);
+		keyed[i].key = VeristDedupeKey(wf, run, step, elements[i]->val.binary.data, sha);
 		keyed[i].index = i;
 	}
 	CheckDuplicates(keyed, count);
@@ -392,6 +418,7 @@ typedef struct Commit
 	int32		expected;
 	Jsonb	   *output;
 	bool		chain;			/* 0.2.0: hash-chain the events */
+	pg_cryptohash_ctx *sha;		/* one SHA-256 context for all the hashing */
 	CommitEvents ev;
 	CommitCommands cmds;
 } Commit;
@@ -459,41 +486,22 @@ CreateState(Commit *c)
 	if (c->chain)
 	{
 		char		genesis[VERIST_HASH_HEX_LEN + 1];
+		const char *head = genesis;
 
-		VeristChainGenesis(c->wf, c->run, genesis);
-		ChainEvents(c->wf, c->run, c->step, 0, genesis, &c->ev);
-		values[3] = Int32GetDatum(c->ev.head_seq);
-		values[4] = CStringGetTextDatum(c->ev.head_hash);
+		VeristChainGenesis(c->wf, c->run, genesis, c->sha);
+		if (c->ev.count > 0)
+		{
+			VeristChainHashParts(genesis, 1, c->ev.count, c->ev.parts, c->ev.hash_hex, c->sha);
+			ChainDone(&c->ev, 0);
+			head = c->ev.hash_hex[c->ev.count - 1];
+		}
+		values[3] = Int32GetDatum(c->ev.count);
+		values[4] = PointerGetDatum(cstring_to_text_with_len(head, VERIST_HASH_HEX_LEN));
 		query = &state_create_chain;
 	}
 	if (VeristExecuteInsert(query, values, NULL, "verist_state_pkey", RaiseRunExists, c) != 1)
 		elog(ERROR, "verist_state insert wrote no row");
 	return SPI_tuptable->vals[0];
-}
-
-/*
- * With events to chain: read the run's version and chain head, and hash the
- * events onto it.  A run found at another version fails here already.
- */
-static void
-ChainOntoHead(Commit *c)
-{
-	Datum		ids[2] = {PointerGetDatum(c->wf), PointerGetDatum(c->run)};
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	int32		version;
-
-	if (VeristExecute(&state_head, ids, NULL, true, 1) == 0)
-		RaiseRunMissing(c);
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	version = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
-	if (version != c->expected)
-		RaiseVersionMismatch(c, version);
-	ChainEvents(c->wf, c->run, c->step,
-				DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull)),
-				SPI_getvalue(row, desc, 3), &c->ev);
 }
 
 /*
@@ -504,16 +512,24 @@ ChainOntoHead(Commit *c)
 static HeapTuple
 UpdateState(Commit *c)
 {
-	Datum		values[6] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+	Datum		values[7] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
 	Int32GetDatum(c->expected), JsonbPGetDatum(c->output)};
 	uint64		moved;
 
 	if (c->chain && c->ev.count > 0)
 	{
-		ChainOntoHead(c);
-		values[4] = Int32GetDatum(c->ev.head_seq);
-		values[5] = CStringGetTextDatum(c->ev.head_hash);
-		moved = VeristExecute(&state_update_chain, values, NULL, false, 0);
+		values[4] = Int32GetDatum(c->ev.count);
+		PartsArrays(&c->ev, &values[5], &values[6]);
+		moved = VeristUpdateWithChain(&state_update_chain, values, c->ev.hash_hex, c->ev.count);
+		if (moved == 1)
+		{
+			bool		isnull;
+			int32		head_seq = DatumGetInt32(
+				SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							  SPI_fnumber(SPI_tuptable->tupdesc, "chain_seq"), &isnull));
+
+			ChainDone(&c->ev, head_seq - c->ev.count);
+		}
 	}
 	else
 		moved = VeristExecute(&state_update, values, NULL, false, 0);
@@ -582,7 +598,8 @@ InsertEvents(Commit *c)
 {
 	CommitEvents *ev = &c->ev;
 	Datum		values[8] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
-		PointerGetDatum(c->step), ev->types, ev->payloads, ev->traces, ev->seqs, ev->hashes};
+		PointerGetDatum(c->step), ev->types, ev->payloads, ev->traces,
+		Int32GetDatum(ev->base_seq), ev->hashes};
 	uint64		inserted;
 
 	if (c->chain)
@@ -649,10 +666,13 @@ CommitStep(FunctionCallInfo fcinfo, bool chain)
 				 errdetail("The value given is %d.", c.expected),
 				 errhint("Use 0 to create a run, or the version it was loaded at.")));
 	c.output = VeristObjectArg(fcinfo, 4, "output");
+	c.sha = pg_cryptohash_create(PG_SHA256);	/* freed at the end, or by abort */
 	PrepareEvents(VeristArrayArg(fcinfo, 5, "events"), &c.ev);
+	if (chain && c.ev.count > 0)
+		PrepareChain(c.wf, c.run, c.step, &c.ev);
 	PrepareCommands(VeristArrayArg(fcinfo, 6, "commands"),
 					text_to_cstring(c.wf), text_to_cstring(c.run), text_to_cstring(c.step),
-					&c.cmds);
+					&c.cmds, c.sha);
 
 	VeristConnect(fcinfo);
 	result = VeristReturnRow(fcinfo, c.expected == 0 ? CreateState(&c) : UpdateState(&c));
@@ -663,6 +683,7 @@ CommitStep(FunctionCallInfo fcinfo, bool chain)
 	if (c.cmds.count > 0)
 		InsertCommands(c.wf, c.run, c.step, &c.cmds);
 	VeristFinish();
+	pg_cryptohash_free(c.sha);
 	PG_RETURN_DATUM(result);
 }
 

@@ -9,6 +9,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "common/cryptohash.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -78,9 +79,10 @@ extern const char *VeristJsonTypeName(const JsonbValue *v);
 extern void VeristCanonicalText(StringInfo out, JsonbContainer *container);
 extern void VeristAppendJsString(StringInfo out, const char *s, int len);
 extern void VeristAppendJsNumber(StringInfo out, double x);
-extern void VeristSha256Hex(const char *data, size_t len, char *hex);
+extern void VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex);
 extern char *VeristDedupeKey(const char *workflow_id, const char *run_id,
-							 const char *step_id, JsonbContainer *command);
+							 const char *step_id, JsonbContainer *command,
+							 pg_cryptohash_ctx *ctx);
 extern bool VeristJsonNumberToDouble(Numeric num, double *result);
 
 /* chain.c: the per-run hash chain of events (0.2.0) */
@@ -96,8 +98,26 @@ typedef struct VeristChainEvent
 	TimestampTz created_at;
 } VeristChainEvent;
 
-extern void VeristChainGenesis(text *workflow_id, text *run_id, char *hex);
-extern void VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex);
+/* An event's canonical content, split around its sequence number. */
+typedef struct VeristChainParts
+{
+	const char *head;
+	int			headlen;
+	const char *tail;
+	int			taillen;
+} VeristChainParts;
+
+extern void VeristChainGenesis(text *workflow_id, text *run_id, char *hex,
+							   pg_cryptohash_ctx *ctx);
+extern void VeristChainEventParts(const VeristChainEvent *ev, StringInfo head, StringInfo tail);
+extern void VeristChainHashParts(const char *prev, int64 first_seq, int n,
+								 const VeristChainParts *parts,
+								 char (*hashes)[VERIST_HASH_HEX_LEN + 1],
+								 pg_cryptohash_ctx *ctx);
+extern uint64 VeristUpdateWithChain(VeristQuery *query, Datum *values,
+									char (*hashes)[VERIST_HASH_HEX_LEN + 1], int n);
+extern void VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex,
+								 pg_cryptohash_ctx *ctx);
 
 /* events.c */
 extern void VeristEventsWriterFloor(void);

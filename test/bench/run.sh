@@ -256,30 +256,45 @@ EOF
 fi
 
 # ---------------------------------------------------------------- chain cost
-# The audit chain's price (issue 5): the same verist workload on a verist
-# 0.1.0 installation (no chain) and on the current version, interleaved.
+# The audit chain's price (issue 5), the same verist workload three ways,
+# interleaved:
+#   release  the released 0.1.0 (built from the commit that shipped it, loaded
+#            in database chain010 only, through Debian's extension_destdir);
+#   nochain  this build with the 0.1.0 schema (no chain): the chain's own cost;
+#   current  this build, this version.
 if want chain; then
-    log "the hash chain's cost: verist 0.1.0 vs the current version"
+    v010_commit=$(git -C "$here/../.." log --format=%H --diff-filter=A -- sql/verist--0.1.0.sql | tail -1)
+    log "the hash chain's cost: verist 0.1.0 as released (${v010_commit:0:7}), and this build with and without the chain"
+    mkdir -p "$WORK/v010/src"
+    git -C "$here/../.." archive "$v010_commit" | tar -x -C "$WORK/v010/src"
+    make -s -C "$WORK/v010/src" PG_CONFIG="$(command -v pg_config)" >/dev/null 2>&1 &&
+        make -s -C "$WORK/v010/src" PG_CONFIG="$(command -v pg_config)" DESTDIR="$WORK/v010/inst" install >/dev/null
+    chmod -R a+rX "$WORK/v010"
+    bench_psql -c "CREATE DATABASE chain010" \
+        -c "ALTER DATABASE chain010 SET extension_destdir = '$WORK/v010/inst'" >/dev/null
+    bench_psql -d chain010 -c "CREATE EXTENSION verist" >/dev/null
+    variants3=(release nochain current)
     for rep in $(seq 1 "$REPS"); do
         for sync in on off; do
             bench_set synchronous_commit "$sync"
             for cfg in "create 1" "update 1" "create 8" "update 8"; do
                 set -- $cfg
                 path=$1 clients=$2
-                for k in 0 1; do
-                    if [ $(( (k + rep) % 2 )) = 0 ]; then
-                        bench_psql -d bench -v output="$(j output)" -f lib/reset_010.sql >/dev/null
-                        name=v0.1.0
-                    else
-                        reset_bench
-                        name=current
-                    fi
-                    r=$(run_pgbench "chain-$name-$path-$clients-$sync-$rep" bench extended "$clients" \
+                for k in 0 1 2; do
+                    v=${variants3[$(( (k + rep) % 3 ))]}
+                    db=bench
+                    case $v in
+                        release) db=chain010
+                                 bench_psql -d chain010 -v output="$(j output)" -f lib/reset_010.sql >/dev/null ;;
+                        nochain) bench_psql -d bench -v output="$(j output)" -f lib/reset_010.sql >/dev/null ;;
+                        current) reset_bench ;;
+                    esac
+                    r=$(run_pgbench "chain-$v-$path-$clients-$sync-$rep" "$db" extended "$clients" \
                           -T "$T" "${DEFS[@]}" -f "scripts/verist_$path.sql")
-                    chk=$(bench_psql -d bench -f lib/check.sql)
+                    chk=$(bench_psql -d "$db" -f lib/check.sql)
                     set -- $r
                     [ "${chk%% *}" = "$5" ] || chk="$chk,db_commits!=log($5)"
-                    echo "chain,extended,$sync,$path,$clients,$name,$rep,$1,$2,$3,$4,$5,$6,${chk#* },,$8" >> "$RAW"
+                    echo "chain,extended,$sync,$path,$clients,$v,$rep,$1,$2,$3,$4,$5,$6,${chk#* },$v010_commit,$8" >> "$RAW"
                 done
             done
         done

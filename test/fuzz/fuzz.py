@@ -92,6 +92,7 @@ WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
            # 0.2.0: the audit chain
            "verist_chain_genesis": 3, "verist_event_hash": 6, "verist_verify_run": 3,
            "verist_verify_all": 1, "verist_run_digest": 3, "verist_read_events": 4,
+           "verist_chain_extend": 2,
            # 0.3.0: dispatch
            "verist_mark_retry": 6, "verist_requeue": 4, "verist_purge_outbox": 2}
 FUNCTIONS = list(WEIGHTS)
@@ -963,6 +964,42 @@ class CaseGen:
                   (int(seq.group(1)), micros)) if judged else None
         return Case("verist_event_hash", sql, "; ".join(bad) or None, oracle=oracle)
 
+    def gen_chain_extend(self):
+        """The internal head computation of a commit's state UPDATE, called
+        directly: arbitrary heads and tails, mismatched or NULL-holding arrays."""
+        rng = self.rng
+        bad = []
+        r = rng.random()
+        prev = "".join(rng.choice("0123456789abcdef") for _ in range(64)) if r < 0.85 else \
+            rng.choice(["A" * 64, "0" * 63, "0" * 65, "g" * 64, "\u00e9" * 32])
+        a_prev, prev = self.text_val([prev], "prev_hash", bad, id_like=False)
+        if prev is not None and not re.fullmatch(r"[0-9a-f]{64}", prev):
+            bad.append("prev_hash is not 64 lowercase hex characters")
+        a_seq = self.int_arg(rng.choice([0, 1, 41, -1, 2147483646, 2147483647]), "prev_seq", bad)
+        seq = re.fullmatch(r"\(?(-?\d+)\)?", a_seq)
+        n = rng.choice([0, 1, 2, 3, 8])
+        heads = [_NOT_IN_TEXT.sub("?", self.g.string()) for _ in range(n)]    # as lit() sends them
+        tails = [_NOT_IN_TEXT.sub("?", self.g.string()) for _ in range(n)]
+        if rng.random() < 0.1:
+            tails = tails[:-1] if tails else ["x"]
+            bad.append("heads and tails differ in length")
+        arrays = []
+        for name, items in (("heads", heads), ("tails", tails)):
+            if rng.random() < 0.03:
+                bad.append("%s is NULL" % name)
+                arrays.append("NULL::text[]")
+            elif items and rng.random() < 0.05:
+                bad.append("%s holds a NULL" % name)
+                arrays.append("ARRAY[%s, NULL]::text[]" % ", ".join(lit(x) for x in items))
+            else:
+                arrays.append("ARRAY[%s]::text[]" % ", ".join(lit(x) for x in items))
+        if seq and (int(seq.group(1)) < 0 or int(seq.group(1)) > 2147483647 - len(heads)):
+            bad.append("prev_seq leaves no room for the events")
+        sql = "SELECT public.verist_chain_extend(%s, %s, %s, %s)" % (a_prev, a_seq, arrays[0], arrays[1])
+        oracle = ("extend", (), (prev, int(seq.group(1)), tuple(heads), tuple(tails))) \
+            if not bad and seq else None
+        return Case("verist_chain_extend", sql, "; ".join(bad) or None, oracle=oracle)
+
     def gen_verify(self, fn):
         bad = []
         args = self.ids_args(bad)
@@ -1050,6 +1087,8 @@ class CaseGen:
             return self.gen_genesis()
         if fn == "verist_event_hash":
             return self.gen_event_hash()
+        if fn == "verist_chain_extend":
+            return self.gen_chain_extend()
         if fn in ("verist_verify_run", "verist_run_digest"):
             return self.gen_verify(fn)
         if fn == "verist_verify_all":
@@ -1104,6 +1143,11 @@ def expected_canonical(kind, texts, extra):
         elif kind == "genesis":
             wf, run = extra
             result = sha256_hex(canon({"chain": "verist/1", "runId": run, "workflowId": wf}))
+        elif kind == "extend":
+            # H(prev + head + seq + tail) per event, each chained to the last
+            result, seq, heads, tails = extra
+            for i, (head, tail) in enumerate(zip(heads, tails)):
+                result = sha256_hex(result + head + str(seq + 1 + i) + tail)
         else:
             prev, wf, run, step, type_, seq, ts = extra
             result = sha256_hex(prev + canon({
@@ -1277,7 +1321,7 @@ class Fuzzer:
         if want[0] == "unknown":
             self.oracle_checked["unjudged"] += 1
             return
-        self.oracle_checked["hash" if kind in ("genesis", "event") else kind] += 1
+        self.oracle_checked["hash" if kind in ("genesis", "event", "extend") else kind] += 1
         if case.code == "00000":
             if want[0] == "reject":
                 # jsonb accepted a text JSON.parse refuses: the two parsers
