@@ -314,7 +314,7 @@ if chain:
     emit("8. The audit chain's cost (issue 5): the same workload (section 1's, extended protocol),")
     emit("   interleaved, on verist 0.1.0 as released (built from %s, loaded in a database of" % commit)
     emit("   its own), and on this build with the 0.1.0 schema (no chain) and with this version.")
-    emit("   Target: with the chain at most 5%% slower than 0.1.0 (current/release >= 0.95).")
+    emit("   Target: with the chain at most 5% slower than 0.1.0 (current/release >= 0.95).")
     emit("   current/nochain isolates the chain's own cost within one build (no target).")
     emit("   sync path   clients  release c/s  nochain c/s  current c/s  current/release (range)  target result  current/nochain  check")
     for key in sorted(chain, key=lambda k: (k[0] != "on", k[1], int(k[2]))):
