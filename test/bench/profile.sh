@@ -19,7 +19,7 @@ N1=${PROFILE_N1:-300}
 N2=${PROFILE_N2:-1300}
 PORT=${PROFILE_PORT:-5519}
 
-as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
+. "$here/../lib.sh"    # as_pg
 
 root=$(mktemp -d /tmp/verist-prof.XXXXXX)
 chmod 755 "$root"

@@ -11,26 +11,7 @@
 # as "postgres": it refuses to run as root.
 
 FZ_PGBIN=${FZ_PGBIN:-/usr/lib/postgresql/15/bin}
-
-fz_as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        su postgres -s /bin/bash -c "$*"
-    else
-        bash -c "$*"
-    fi
-}
-
-# A Python 3 with psycopg 3 (Debian's python3-psycopg serves /usr/bin/python3;
-# a python3 earlier on PATH, say from pyenv, may lack it).
-fz_python() {
-    local py
-    for py in python3 /usr/bin/python3; do
-        if command -v "$py" >/dev/null && "$py" -c 'import psycopg' 2>/dev/null; then
-            echo "$py"; return 0
-        fi
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python
 
 # The first port of a range nobody listens on.
 fz_free_port() {
@@ -50,7 +31,7 @@ fz_cluster_init() {
     FZ_DATA=$FZ_ROOT/data
     FZ_LOG=$FZ_ROOT/server.log
     [ "$(id -u)" = 0 ] && chown postgres: "$FZ_ROOT"
-    fz_as_pg "$FZ_PGBIN/initdb -D $FZ_DATA --auth=trust --username=postgres -E UTF8 --no-locale" \
+    as_pg "$FZ_PGBIN/initdb -D $FZ_DATA --auth=trust --username=postgres -E UTF8 --no-locale" \
         >"$FZ_ROOT/initdb.log" 2>&1 || { cat "$FZ_ROOT/initdb.log"; return 1; }
     cat >> "$FZ_DATA/postgresql.conf" <<EOF
 port = $port
@@ -66,15 +47,15 @@ $extra
 EOF
     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
     unset PGPASSWORD PGSERVICE
-    fz_as_pg "${FZ_SERVER_ENV:+env $FZ_SERVER_ENV} $FZ_PGBIN/pg_ctl -D $FZ_DATA -l $FZ_LOG -w -t 120 start" \
+    as_pg "${FZ_SERVER_ENV:+env $FZ_SERVER_ENV} $FZ_PGBIN/pg_ctl -D $FZ_DATA -l $FZ_LOG -w -t 120 start" \
         >/dev/null || { cat "$FZ_LOG"; return 1; }
 }
 
 fz_cluster_destroy() {
     [ -n "${FZ_DATA:-}" ] || return 0
     if [ -f "$FZ_DATA/postmaster.pid" ]; then
-        fz_as_pg "$FZ_PGBIN/pg_ctl -D $FZ_DATA -m fast -w -t 60 stop" >/dev/null 2>&1 ||
-            fz_as_pg "$FZ_PGBIN/pg_ctl -D $FZ_DATA -m immediate -w stop" >/dev/null 2>&1
+        as_pg "$FZ_PGBIN/pg_ctl -D $FZ_DATA -m fast -w -t 60 stop" >/dev/null 2>&1 ||
+            as_pg "$FZ_PGBIN/pg_ctl -D $FZ_DATA -m immediate -w stop" >/dev/null 2>&1
     fi
     rm -rf "$FZ_ROOT"
     FZ_DATA=

@@ -63,7 +63,7 @@ finish() {
 }
 trap 'cleanup; exit 130' INT TERM
 
-PY=$(fz_python) || { result FAIL "python3 with psycopg (apt-get install python3-psycopg)"; finish; }
+PY=$(psycopg_python) || { result FAIL "python3 with psycopg (apt-get install python3-psycopg)"; finish; }
 libasan=$(gcc -print-file-name=libasan.so)
 if [ ! -e "$libasan" ]; then result FAIL "libasan found (gcc -print-file-name=libasan.so)"; finish; fi
 

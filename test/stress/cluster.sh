@@ -10,25 +10,7 @@
 # As root the server runs as "postgres" (it refuses to run as root).
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        su postgres -s /bin/bash -c "$*"
-    else
-        bash -c "$*"
-    fi
-}
-
-# A Python 3 that has psycopg 3 (Debian's python3-psycopg serves /usr/bin/python3;
-# a python3 earlier on PATH may lack it).
-find_python() {
-    for py in python3 /usr/bin/python3; do
-        if command -v "$py" >/dev/null && "$py" -c 'import psycopg' 2>/dev/null; then
-            echo "$py"; return 0
-        fi
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python
 
 cluster_init() {
     local port=$1

@@ -7,13 +7,8 @@ cd "$(dirname "$0")/../.."
 export PATH="/usr/lib/postgresql/15/bin:$PATH"
 mkdir -p test/out
 
-# Debian's python3-psycopg installs for /usr/bin/python3; a python3 found
-# earlier on PATH (pyenv, venv) may not have it.
-python=""
-for candidate in /usr/bin/python3 python3; do
-    if "$candidate" -c 'import psycopg' 2>/dev/null; then python=$candidate; break; fi
-done
-if [ -z "$python" ]; then
+. test/lib.sh    # psycopg_python
+if ! python=$(psycopg_python); then
     echo "clients_python: psycopg 3 not found (apt-get install python3-psycopg, or run test/setup.sh)"
     echo "0 passed, 1 failed"
     exit 1

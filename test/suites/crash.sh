@@ -37,7 +37,7 @@ finish() {
     exit
 }
 
-PY=$(find_python) || { echo "crash: no python3 with psycopg (apt-get install python3-psycopg)"; echo "0 passed, 1 failed"; exit 1; }
+PY=$(psycopg_python) || { echo "crash: no python3 with psycopg (apt-get install python3-psycopg)"; echo "0 passed, 1 failed"; exit 1; }
 logdir=test/out/crash
 rm -rf "$logdir"; mkdir -p "$logdir"
 

@@ -8,11 +8,8 @@ cd "$(dirname "$0")/../.."
 export PATH="/usr/lib/postgresql/15/bin:$PATH"
 mkdir -p test/out
 
-python=""
-for candidate in /usr/bin/python3 python3; do
-    if "$candidate" -c 'import psycopg' 2>/dev/null; then python=$candidate; break; fi
-done
-if [ -z "$python" ]; then
+. test/lib.sh    # psycopg_python
+if ! python=$(psycopg_python); then
     echo "dispatch: psycopg 3 not found (apt-get install python3-psycopg, or run test/setup.sh)"
     echo "0 passed, 1 failed"
     exit 1

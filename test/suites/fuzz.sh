@@ -21,7 +21,7 @@ seed=${FUZZ_SEED:-$RANDOM}
 outdir=test/out/fuzz
 rm -rf "$outdir"; mkdir -p "$outdir"
 
-PY=$(fz_python) || { echo "fuzz: no python3 with psycopg (apt-get install python3-psycopg)"; echo "0 passed, 1 failed"; exit 1; }
+PY=$(psycopg_python) || { echo "fuzz: no python3 with psycopg (apt-get install python3-psycopg)"; echo "0 passed, 1 failed"; exit 1; }
 trap 'fz_cluster_destroy; exit 130' INT TERM
 
 port=${FUZZ_PORT:-$(fz_free_port 5480 5489)}

@@ -30,7 +30,7 @@ finish() {
     exit
 }
 
-PY=$(find_python) || { echo "stress: no python3 with psycopg (apt-get install python3-psycopg)"; fail=1; echo "0 passed, 1 failed"; exit 1; }
+PY=$(psycopg_python) || { echo "stress: no python3 with psycopg (apt-get install python3-psycopg)"; fail=1; echo "0 passed, 1 failed"; exit 1; }
 logdir=test/out/stress
 rm -rf "$logdir"; mkdir -p "$logdir"
 

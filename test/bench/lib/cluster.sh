@@ -10,14 +10,7 @@
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH_PORT=${BENCH_PORT:-5512}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-1GB}
-
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        su postgres -s /bin/bash -c "$*"
-    else
-        bash -c "$*"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh"    # as_pg
 
 bench_cluster_init() {
     case "$BENCH_PORT" in
