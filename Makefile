@@ -1,5 +1,5 @@
 EXTENSION = verist
-EXTVERSION = 0.3.0
+EXTVERSION = 0.3.1
 
 MODULE_big = verist
 OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o src/chain.o \
@@ -7,13 +7,13 @@ OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o src/
 
 # Every released version's script and every upgrade step ship; a shipped
 # script is never edited.
-DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.3.0.sql \
-       sql/verist--0.1.0--0.2.0.sql sql/verist--0.2.0--0.3.0.sql
+DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.3.0.sql sql/verist--0.3.1.sql \
+       sql/verist--0.1.0--0.2.0.sql sql/verist--0.2.0--0.3.0.sql sql/verist--0.3.0--0.3.1.sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, by name: the install script in sql/ is never a test.
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path audit dispatch upgrade
+          privileges search_path audit dispatch upgrade hardening
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).

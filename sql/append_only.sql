@@ -2,6 +2,9 @@
 -- append_only: the database refuses to change or remove events (SPEC 8),
 -- even for the table's owner.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 SELECT version FROM verist_commit('a-wf', 'run-1', 'step', 0, '{}',
     '[{"type": "kept", "payload": {"n": 1}}, {"type": "kept-too"}]');

@@ -3,6 +3,9 @@
 -- and chain heads as commits write them, verification, digests, tampering
 -- caught at the right sequence, hash-only mode, gap-free reading.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- Three commits of one run, one commit of another; events carry a gapless
 -- per-run sequence and the state row carries the chain head.
@@ -233,8 +236,7 @@ INSERT INTO bad_audit VALUES
   ('chain_extend: null element',    $$SELECT verist_chain_extend(repeat('a', 64), 0, '{a,NULL}', '{b,d}')$$),
   ('read_events: null after_id',    $$SELECT verist_read_events(NULL, 1)$$),
   ('read_events: null max_entries', $$SELECT verist_read_events(0, NULL)$$),
-  ('read_events: zero max_entries', $$SELECT verist_read_events(0, 0)$$),
-  ('commit: number beyond double in an event', $$SELECT verist_commit('au-wf', 'big', 's', 0, '{}', '[{"type": "t", "payload": {"x": 1e400}}]')$$);
+  ('read_events: zero max_entries', $$SELECT verist_read_events(0, 0)$$);
 SELECT label, verist_try(statement) AS result FROM bad_audit ORDER BY label;
 SELECT verist_fingerprint() = :'before' AS nothing_written;
 -- ts is a JSON number like any other: beyond 2^53 microseconds (after 2255)

@@ -4,6 +4,9 @@
 -- NULL result or a partial write).  The fingerprint of all four tables is
 -- taken before and compared after.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- A run with an active review and a leased outbox row, so that bad calls
 -- meet real data they could damage.

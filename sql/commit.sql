@@ -2,6 +2,9 @@
 -- commit: create, update, shallow merge, every conflict, not_found, and the
 -- all-or-nothing rule (SPEC 3).
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- Create: version 1, computed = output, empty overlay, one timestamp.
 BEGIN;

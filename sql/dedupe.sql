@@ -2,6 +2,9 @@
 -- dedupe: canonical JSON and dedupe keys against the JavaScript test vectors
 -- (SPEC 4).  The vectors are read raw, one JSON document per line.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 CREATE TEMP TABLE vector_lines(line text);
 \copy vector_lines FROM 'test/vectors/dedupe_keys.jsonl' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')

@@ -3,6 +3,9 @@
 -- re-queueing, retention in batches, operator views.  (Wake-ups are proved
 -- by the notify isolation spec, where notifications can be shown.)
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 TRUNCATE verist_outbox RESTART IDENTITY;
 SELECT version FROM verist_commit('dp-wf', 'run-1', 'plan', 0, '{}', '[]',

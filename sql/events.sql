@@ -2,6 +2,9 @@
 -- events: stored in array order with the commit's step id; payload and
 -- llmTrace rules of SPEC 3a, hash-only traces.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 SELECT version FROM verist_commit('e-wf', 'run-1', 'extract', 0, '{}',
     $$[{"type": "first", "payload": {"n": 1}},

@@ -2,6 +2,9 @@
 -- outbox: leasing, expiry reclaim, owner checks, dispatched, failed, and the
 -- batch form (SPEC 6).
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- Earlier files leave pending commands behind: start from an empty outbox,
 -- ids from 1, so messages that name an id are stable.

@@ -1,6 +1,9 @@
 --
 -- overlay: human corrections merged over computed state (SPEC 2).
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 SELECT version FROM verist_commit('o-wf', 'run-1', 'extract', 0,
     '{"name": "ACME", "amount": 10, "address": {"city": "Paris"}}');

@@ -5,6 +5,9 @@
 -- its job through the functions, and none can write a verist table directly
 -- or alter or delete events.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- The recipe, as README gives it.
 CREATE ROLE regress_verist_runner NOLOGIN;

@@ -2,6 +2,9 @@
 -- routing: commands go to the outbox, review defers, suspend discards; one
 -- active block per run; resolution (SPEC 3 step 5, SPEC 5).
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- No blocking command: every command is pending, stored exactly as given.
 SELECT version FROM verist_commit('r-wf', 'plain', 'extract', 0, '{}', '[]',

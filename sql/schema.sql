@@ -41,34 +41,3 @@ SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS sel,
 FROM pg_class c WHERE c.relname IN
     ('verist_state', 'verist_events', 'verist_outbox', 'verist_blocks')
 ORDER BY 1;
-
---
--- Helpers for the files that follow.
---
-
--- Run a statement and report "ok" or "SQLSTATE: message | detail".
-CREATE FUNCTION verist_try(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    message text;
-    detail text;
-BEGIN
-    EXECUTE statement;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                            detail = PG_EXCEPTION_DETAIL;
-    RETURN state || ': ' || message || coalesce(' | ' || nullif(detail, ''), '');
-END
-$$;
-
--- A fingerprint of every verist table: equal fingerprints, nothing written.
-CREATE FUNCTION verist_fingerprint() RETURNS text
-LANGUAGE sql AS $$
-    SELECT md5(concat_ws('|',
-        (SELECT string_agg(t::text, ',' ORDER BY t.workflow_id, t.run_id) FROM verist_state t),
-        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_events t),
-        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_outbox t),
-        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_blocks t)))
-$$;

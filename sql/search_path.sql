@@ -5,6 +5,9 @@
 -- shadows verist_outbox.  The shadows are live for plain SQL (the controls
 -- below show it) and change nothing verist does.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 CREATE SCHEMA shadow;
 CREATE TABLE shadow.calls(what text);

@@ -1,10 +1,13 @@
 --
 -- upgrade: a populated 0.1.0 database updated in place to 0.2.0, then to
--- 0.3.0.  Existing events get their per-run sequence (in id order) and chain,
+-- 0.3.0, then to 0.3.1.  Existing events get their per-run sequence (in id order) and chain,
 -- every run verifies, commits extend the chain, 0.3.0's dispatch functions
 -- work on rows written by older versions, and the upgraded catalog is
 -- identical to this database's fresh install of the latest version.
 --
+\set ECHO none
+\i test/regress/helpers.sql
+\set ECHO all
 
 -- What a catalog of verist looks like: every object the extension owns, with
 -- what matters of it (column order and defaults, constraints, indexes,
@@ -125,9 +128,9 @@ SELECT count(*) AS broken_runs FROM verist_verify_all();
 -- The catalog at 0.2.0, to compare with a fresh 0.2.0 install below.
 SELECT string_agg(line, E'\n') AS upgraded_020 FROM verist_catalog() AS line \gset
 
--- On to 0.3.0 (the default version): dispatch functions and views work on
--- the rows older versions wrote; nothing of the chain changes.
-ALTER EXTENSION verist UPDATE;
+-- On to 0.3.0: dispatch functions and views work on the rows older
+-- versions wrote; nothing of the chain changes.
+ALTER EXTENSION verist UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT version FROM verist_commit('up-wf', 'run-3', 'start', 0, '{}', '[{"type": "e"}]',
     '[{"type": "invoke", "step": "flaky"}]');
@@ -136,6 +139,16 @@ SELECT status, failures, last_error FROM verist_mark_retry(:flaky_id, 'd', 'time
 SELECT status, failures FROM verist_requeue(:flaky_id);
 SELECT pending, failed, dispatched FROM verist_outbox_stats;
 SELECT workflow_id, run_id, version, pending_commands FROM verist_run_summary ORDER BY 1, 2;
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+SELECT string_agg(line, E'\n') AS upgraded_030 FROM verist_catalog() AS line \gset
+
+-- On to 0.3.1 (the default version): the purge procedure becomes C, with
+-- the same signature and privileges, and works on the data written so far.
+ALTER EXTENSION verist UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.proname = 'verist_purge_outbox_all';
+CALL verist_purge_outbox_all('0 seconds', 1);
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 
 -- The catalog of the upgraded database.
@@ -155,10 +168,25 @@ UNION ALL
 (SELECT 'only fresh: ' || l FROM verist_catalog() AS l
  EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded_020', E'\n') AS l);
 
+-- A fresh 0.3.0 install, for the 0.3.0 comparison.
+CREATE DATABASE verist_fresh_030;
+\c verist_fresh_030
+SET client_min_messages = warning;
+CREATE EXTENSION verist VERSION '0.3.0';
+SELECT :'catalog_function' \gexec
+SELECT md5(string_agg(line, E'\n')) = md5(:'upgraded_030') AS upgraded_030_identical_to_fresh_030
+FROM verist_catalog() AS line;
+(SELECT 'only upgraded: ' || l FROM regexp_split_to_table(:'upgraded_030', E'\n') AS l
+ EXCEPT SELECT 'only upgraded: ' || l FROM verist_catalog() AS l)
+UNION ALL
+(SELECT 'only fresh: ' || l FROM verist_catalog() AS l
+ EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded_030', E'\n') AS l);
+
 \c :home
 SET client_min_messages = warning;
 DROP DATABASE verist_upgrade;
 DROP DATABASE verist_fresh_020;
+DROP DATABASE verist_fresh_030;
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT count(*) > 50 AS catalog_described,
        md5(string_agg(line, E'\n')) = md5(:'upgraded') AS identical_to_fresh_install

@@ -41,7 +41,6 @@ typedef struct CanonMember
 	JsonbValue	value;
 } CanonMember;
 
-static void CanonContainer(StringInfo out, JsonbContainer *container);
 
 /*
  * Read a jsonb number as JavaScript would read its JSON text: the nearest
@@ -220,18 +219,35 @@ VeristAppendJsNumber(StringInfo out, double x)
 	}
 }
 
-/* Print a jsonb number, or refuse one JavaScript could not have sent. */
+/*
+ * Print a jsonb number.  A number beyond the double range cannot come from
+ * JavaScript: the JavaScript form refuses it; the chain's form prints it as
+ * PostgreSQL's exact decimal text (only events stored before 0.2.0 can hold
+ * one, and the chain must take every event an older version accepted).
+ */
 static void
-AppendNumber(StringInfo out, Numeric num)
+AppendNumber(StringInfo out, Numeric num, VeristCanonMode mode)
 {
 	double		d;
 
-	if (!VeristJsonNumberToDouble(num, &d))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("JSON number is out of range for canonical JSON"),
-				 errdetail("Canonical JSON holds only numbers a JavaScript double can represent.")));
-	VeristAppendJsNumber(out, d);
+	if (VeristJsonNumberToDouble(num, &d))
+	{
+		VeristAppendJsNumber(out, d);
+		return;
+	}
+	if (mode == VERIST_CANON_CHAIN)
+	{
+		char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+															   NumericGetDatum(num)));
+
+		appendStringInfoString(out, text);
+		pfree(text);
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_VERIST_SERIALIZATION),
+			 errmsg("JSON number is out of range for canonical JSON"),
+			 errdetail("Canonical JSON holds only numbers a JavaScript double can represent.")));
 }
 
 /* Convert a string from the server encoding to UTF-8 (no copy if UTF-8). */
@@ -442,9 +458,9 @@ SortMembers(CanonMember *m, int n)
 	}
 }
 
-/* Print one value (a scalar, or a nested container). */
+/* Print a scalar value. */
 static void
-CanonValue(StringInfo out, JsonbValue *v)
+CanonScalar(StringInfo out, JsonbValue *v, VeristCanonMode mode)
 {
 	switch (v->type)
 	{
@@ -458,104 +474,191 @@ CanonValue(StringInfo out, JsonbValue *v)
 				appendBinaryStringInfo(out, "false", 5);
 			break;
 		case jbvNumeric:
-			AppendNumber(out, v->val.numeric);
+			AppendNumber(out, v->val.numeric, mode);
 			break;
 		case jbvString:
 			VeristAppendJsString(out, v->val.string.val, v->val.string.len);
-			break;
-		case jbvBinary:
-			CanonContainer(out, v->val.binary.data);
 			break;
 		default:
 			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
 	}
 }
 
-/* Print an object with its members in JavaScript's sorted-key order. */
-static void
-CanonObject(StringInfo out, JsonbContainer *container)
+/*
+ * Is this key JavaScript's "__proto__"?  Assigning it to a plain object sets
+ * the object's prototype instead of a member, so the rebuilt object that
+ * JSON.stringify prints has no such member.
+ */
+static inline bool
+IsProtoKey(const char *key, int len)
 {
-	int			count = JsonContainerSize(container);
-	CanonMember local[16];
-	CanonMember *members = count <= (int) lengthof(local) ? local :
-		palloc(sizeof(CanonMember) * count);
+	return len == 9 && memcmp(key, "__proto__", 9) == 0;
+}
+
+/*
+ * One open container of the walk: an object's members, sorted, and the next
+ * to print; or an array's iterator.
+ */
+typedef struct CanonFrame
+{
+	bool		is_object;
+	CanonMember *members;		/* kept for the next object at this depth */
+	int			capacity;
+	int			count;
+	int			next;
+	JsonbIterator *it;
+} CanonFrame;
+
+/* Open an object: collect and sort its members, print the brace. */
+static void
+OpenObject(StringInfo out, CanonFrame *f, JsonbContainer *container, VeristCanonMode mode)
+{
 	JsonbIterator *it = JsonbIteratorInit(container);
 	JsonbIteratorToken tok;
 	JsonbValue	v;
 	int			n = 0;
+	int			size = Max(JsonContainerSize(container), 1);
 
+	if (f->capacity < size)
+	{
+		if (f->members != NULL)
+			pfree(f->members);
+		f->capacity = Max(size, 16);
+		f->members = palloc(sizeof(CanonMember) * f->capacity);
+	}
+	f->is_object = true;
+	f->next = 0;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
 		{
-			Assert(n < count);
-			members[n].key = ToUtf8(v.val.string.val, v.val.string.len,
-									&members[n].keylen);
-			members[n].is_index = IsArrayIndex(members[n].key, members[n].keylen);
+			f->members[n].key = ToUtf8(v.val.string.val, v.val.string.len,
+									   &f->members[n].keylen);
+			f->members[n].is_index = IsArrayIndex(f->members[n].key, f->members[n].keylen);
 		}
 		else if (tok == WJB_VALUE)
-			members[n++].value = v;
+		{
+			/* JavaScript drops "__proto__"; the chain keeps every member */
+			if (mode == VERIST_CANON_JS &&
+				IsProtoKey(f->members[n].key, f->members[n].keylen))
+				continue;
+			f->members[n++].value = v;
+		}
 	}
-
-	SortMembers(members, n);
-
+	f->count = n;
+	SortMembers(f->members, n);
 	appendStringInfoCharMacro(out, '{');
-	for (int i = 0; i < n; i++)
+}
+
+/*
+ * The next child of an open container, with its separator (and key) already
+ * printed; false, with the closing bracket printed, when there is none.
+ */
+static bool
+NextChild(StringInfo out, CanonFrame *f, JsonbValue *child)
+{
+	if (f->is_object)
 	{
-		if (i > 0)
+		CanonMember *m;
+
+		if (f->next == f->count)
+		{
+			appendStringInfoCharMacro(out, '}');
+			return false;
+		}
+		m = &f->members[f->next];
+		if (f->next++ > 0)
 			appendStringInfoCharMacro(out, ',');
-		VeristAppendJsString(out, members[i].key, members[i].keylen);
+		VeristAppendJsString(out, m->key, m->keylen);
 		appendStringInfoCharMacro(out, ':');
-		CanonValue(out, &members[i].value);
+		*child = m->value;
+		return true;
 	}
-	appendStringInfoCharMacro(out, '}');
-	if (members != local)
-		pfree(members);
+	for (;;)
+	{
+		JsonbIteratorToken tok = JsonbIteratorNext(&f->it, child, true);
+
+		if (tok == WJB_ELEM)
+		{
+			if (f->next++ > 0)
+				appendStringInfoCharMacro(out, ',');
+			return true;
+		}
+		if (tok == WJB_DONE || tok == WJB_END_ARRAY)
+		{
+			appendStringInfoCharMacro(out, ']');
+			return false;
+		}
+	}
 }
 
-/* Print an array, a scalar root, or an object. */
+/*
+ * Print a container, iteratively: an explicit stack of open containers
+ * instead of recursion, so any depth jsonb can store (about 13,000 levels at
+ * the default max_stack_depth) prints, with no stack limit of its own.
+ */
 static void
-CanonContainer(StringInfo out, JsonbContainer *container)
+CanonContainer(StringInfo out, JsonbContainer *root, VeristCanonMode mode)
 {
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
+	CanonFrame *stack;
+	int			size = 16;
+	int			depth = 0;
 	JsonbValue	v;
-	bool		first = true;
 
-	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
-
-	if (JsonContainerIsObject(container))
+	if (JsonContainerIsScalar(root))
 	{
-		CanonObject(out, container);
-		return;
-	}
-	if (JsonContainerIsScalar(container))
-	{
-		JsonbExtractScalar(container, &v);
-		CanonValue(out, &v);
+		JsonbExtractScalar(root, &v);
+		CanonScalar(out, &v, mode);
 		return;
 	}
 
-	appendStringInfoChar(out, '[');
-	it = JsonbIteratorInit(container);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	stack = palloc0(sizeof(CanonFrame) * size);
+	v.type = jbvBinary;
+	v.val.binary.data = root;
+	for (;;)
 	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (!first)
-			appendStringInfoChar(out, ',');
-		first = false;
-		CanonValue(out, &v);
+		if (v.type == jbvBinary)
+		{
+			CanonFrame *f;
+
+			CHECK_FOR_INTERRUPTS();
+			if (depth == size)
+			{
+				stack = repalloc(stack, sizeof(CanonFrame) * size * 2);
+				memset(&stack[size], 0, sizeof(CanonFrame) * size);
+				size *= 2;
+			}
+			f = &stack[depth++];
+			if (JsonContainerIsObject(v.val.binary.data))
+				OpenObject(out, f, v.val.binary.data, mode);
+			else
+			{
+				f->is_object = false;
+				f->next = 0;
+				f->it = JsonbIteratorInit(v.val.binary.data);
+				appendStringInfoCharMacro(out, '[');
+			}
+		}
+		else
+			CanonScalar(out, &v, mode);
+
+		/* the next value to print: the next child of the innermost open container */
+		while (depth > 0 && !NextChild(out, &stack[depth - 1], &v))
+			depth--;
+		if (depth == 0)
+			break;
 	}
-	appendStringInfoChar(out, ']');
+	for (int i = 0; i < size; i++)
+		if (stack[i].members != NULL)
+			pfree(stack[i].members);
+	pfree(stack);
 }
 
-/* Append the canonical JSON text of a jsonb container to out. */
+/* Append the canonical JSON text of a jsonb container to out, in one of its forms. */
 void
-VeristCanonicalText(StringInfo out, JsonbContainer *container)
+VeristCanonicalText(StringInfo out, JsonbContainer *container, VeristCanonMode mode)
 {
-	CanonContainer(out, container);
+	CanonContainer(out, container, mode);
 }
 
 /*
@@ -599,7 +702,7 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"command\":");
-	CanonContainer(&buf, command);
+	CanonContainer(&buf, command, VERIST_CANON_JS);
 	appendStringInfoString(&buf, ",\"runId\":");
 	VeristAppendJsString(&buf, run_id, strlen(run_id));
 	appendStringInfoString(&buf, ",\"stepId\":");
@@ -627,7 +730,7 @@ verist_canonical_json(PG_FUNCTION_ARGS)
 	value = PG_GETARG_JSONB_P(0);
 
 	initStringInfo(&buf);
-	CanonContainer(&buf, &value->root);
+	CanonContainer(&buf, &value->root, VERIST_CANON_JS);
 	/* The text is UTF-8; hand it back in the database encoding. */
 	result = cstring_to_text(pg_any_to_server(buf.data, buf.len, PG_UTF8));
 	PG_RETURN_TEXT_P(result);

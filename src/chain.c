@@ -103,7 +103,7 @@ AppendJsonOrNull(StringInfo out, JsonbContainer *value)
 	if (value == NULL)
 		appendStringInfoString(out, "null");
 	else
-		VeristCanonicalText(out, value);
+		VeristCanonicalText(out, value, VERIST_CANON_CHAIN);
 }
 
 /* The genesis hash of a run, into hex[VERIST_HASH_HEX_LEN + 1]. */
@@ -310,6 +310,12 @@ verist_chain_extend(PG_FUNCTION_ARGS)
 	prev_seq = PG_GETARG_INT32(1);
 	VeristRequireArg(fcinfo, 2, "heads");
 	VeristRequireArg(fcinfo, 3, "tails");
+	if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(2)) ||
+		array_contains_nulls(PG_GETARG_ARRAYTYPE_P(3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("invalid chain extension"),
+				 errdetail("The heads and tails must not hold nulls.")));
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT,
 					  &heads, NULL, &n);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
@@ -481,16 +487,21 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 		Break(check, head_seq, "chain head mismatch");
 }
 
-/* Fetch a run's chain head; false if the run has no state row. */
+/*
+ * Fetch a run's chain head; false if the run has no state row.  The hash is
+ * copied into cxt, so that it can outlive SPI_finish.
+ */
 static bool
-ReadHead(Datum *ids, int32 *seq, char **hash)
+ReadHead(Datum *ids, int32 *seq, char **hash, MemoryContext cxt)
 {
 	bool		isnull;
+	char	   *value;
 
 	if (VeristExecute(&chain_head, ids, NULL, true, 1) == 0)
 		return false;
 	*seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*hash = value ? MemoryContextStrdup(cxt, value) : NULL;
 	return true;
 }
 
@@ -540,7 +551,7 @@ verist_verify_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &head_seq, &head_hash))
+	if (!ReadHead(ids, &head_seq, &head_hash, CurrentMemoryContext))
 		head_hash = NULL;
 	CheckRun(wf, run, head_seq, head_hash, &check);
 	VeristFinish();
@@ -632,16 +643,19 @@ verist_run_digest(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 	int32		seq;
 	char	   *hash;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &seq, &hash))
+	if (!ReadHead(ids, &seq, &hash, caller))
 		RaiseRunNotFound(wf, run);
-	values[0] = Int32GetDatum(seq);
-	values[1] = CStringGetTextDatum(hash);
 	VeristFinish();
+	/* built after SPI_finish, from the copy: SPI's memory is gone */
+	values[0] = Int32GetDatum(seq);
+	values[1] = hash ? CStringGetTextDatum(hash) : (Datum) 0;
+	nulls[1] = (hash == NULL);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

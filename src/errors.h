@@ -21,6 +21,8 @@
 #define ERRCODE_VERIST_NOT_FAILED			MAKE_SQLSTATE('V','R','C','0','6')
 #define ERRCODE_VERIST_NOT_FOUND			MAKE_SQLSTATE('V','R','N','0','1')
 #define ERRCODE_VERIST_SERIALIZATION		MAKE_SQLSTATE('V','R','S','0','1')
+/* 0.3.1, not a StorageError: gap-free reading asked of a hot standby. */
+#define ERRCODE_VERIST_STANDBY				MAKE_SQLSTATE('V','R','R','0','1')
 /* Not a StorageError: a write the append-only event log refuses. */
 #define ERRCODE_VERIST_APPEND_ONLY			MAKE_SQLSTATE('V','R','A','0','1')
 

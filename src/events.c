@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -162,13 +163,18 @@ verist_read_events(PG_FUNCTION_ARGS)
 	int32		max_entries;
 
 	VeristRequireArg(fcinfo, 0, "after_id");
-	VeristRequireArg(fcinfo, 1, "max_entries");
-	max_entries = PG_GETARG_INT32(1);
-	if (max_entries < 1)
+	max_entries = VeristCountArg(fcinfo, 1, "max_entries");
+	/*
+	 * The writers' floor locks are not WAL-logged: a standby sees no commit
+	 * in progress on the primary, and would read past an id that is still
+	 * to appear, skipping it for ever.
+	 */
+	if (RecoveryInProgress())
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"max_entries\" must be at least 1"),
-				 errdetail("The value given is %d.", max_entries)));
+				(errcode(ERRCODE_VERIST_STANDBY),
+				 errmsg("cannot read events gap-free on a standby server"),
+				 errdetail("A standby cannot see which event ids commits in progress on the primary still hold."),
+				 errhint("Call verist_read_events on the primary.")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

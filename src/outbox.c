@@ -22,6 +22,8 @@
 
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -101,8 +103,10 @@ static VeristQuery outbox_dispatched_batch = {
 /*
  * A failure under a retry policy: back to pending, not leasable before the
  * backoff ends, or failed (the dead letter) once max_attempts is reached.
- * The delay is base * 2^(failures so far), capped at max; the exponent is
- * capped at $7 (computed by the caller) so the product cannot overflow.
+ * The delay is base * 2^(failures so far) microseconds, capped at max; the
+ * exponent is capped at $7, the first at which base * 2^$7 reaches max
+ * (computed by the caller), so the product stays below 2 * max: no overflow,
+ * however many failures came before.
  */
 static VeristQuery outbox_retry = {
 	"UPDATE @extschema@.verist_outbox AS o"
@@ -111,14 +115,15 @@ static VeristQuery outbox_retry = {
 	"          THEN 'pending' ELSE 'failed' END,"
 	" lease_expires_at = CASE WHEN (o.failures OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.<) $4"
 	"          THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-	"               LEAST($6, $5 OPERATOR(pg_catalog.*)"
-	"                     pg_catalog.power(2::pg_catalog.float8, LEAST(o.failures, $7)::pg_catalog.float8))"
+	"               ('1 microsecond'::pg_catalog.interval OPERATOR(pg_catalog.*)"
+	"                LEAST($6, $5 OPERATOR(pg_catalog.*) (1::pg_catalog.int8 OPERATOR(pg_catalog.<<)"
+	"                      GREATEST(0, LEAST(o.failures, $7))))::pg_catalog.float8)"
 	"          END"
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2"
 	" RETURNING o.*",
-	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INTERVALOID, INTERVALOID, INT4OID}
+	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, INT4OID}
 };
 
 static VeristQuery outbox_requeue = {
@@ -141,6 +146,12 @@ static VeristQuery outbox_purge = {
 	"  FOR UPDATE SKIP LOCKED"
 	") DELETE FROM @extschema@.verist_outbox AS o USING doomed"
 	" WHERE o.id OPERATOR(pg_catalog.=) doomed.id",
+	2, {INTERVALOID, INT4OID}
+};
+
+/* One batch of verist_purge_outbox_all, through the SQL function and its privilege. */
+static VeristQuery outbox_purge_batch = {
+	"SELECT @extschema@.verist_purge_outbox($1, $2)",
 	2, {INTERVALOID, INT4OID}
 };
 
@@ -176,29 +187,14 @@ PG_FUNCTION_INFO_V1(verist_lease_outbox);
 Datum
 verist_lease_outbox(PG_FUNCTION_ARGS)
 {
-	text	   *owner = VeristIdArg(fcinfo, 0, "lease_owner");
-	int32		max_entries;
 	Interval   *duration;
+	text	   *owner = VeristIdArg(fcinfo, 0, "lease_owner");
+	int32		max_entries = VeristCountArg(fcinfo, 1, "max_entries");
 	Datum		values[3];
 
-	VeristRequireArg(fcinfo, 1, "max_entries");
-	max_entries = PG_GETARG_INT32(1);
-	if (max_entries < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"max_entries\" must be at least 1"),
-				 errdetail("The value given is %d.", max_entries)));
-
-	VeristRequireArg(fcinfo, 2, "lease_duration");
+	/* validated as a bound; the interval itself is added, calendar months and all */
+	(void) VeristDurationArg(fcinfo, 2, "lease_duration");
 	duration = PG_GETARG_INTERVAL_P(2);
-	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(duration),
-										  IntervalPGetDatum(palloc0(sizeof(Interval))))))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"lease_duration\" must be positive"),
-				 errdetail("The value given is %s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(duration))))));
 
 	values[0] = PointerGetDatum(owner);
 	values[1] = Int32GetDatum(max_entries);
@@ -316,35 +312,18 @@ VeristNotifyPending(text *workflow_id)
 
 	if (!verist_notify)
 		return;
+	/*
+	 * Any role that can connect may LISTEN: by default the payload names
+	 * nothing (and PostgreSQL folds a transaction's wake-ups into one).
+	 */
+	if (verist_notify_payload != VERIST_NOTIFY_PAYLOAD_WORKFLOW_ID)
+	{
+		Async_Notify(VERIST_NOTIFY_CHANNEL, "");
+		return;
+	}
 	payload = text_to_cstring(workflow_id);
 	/* the payload limit is 8000 bytes: an id too long to fit wakes everyone */
 	Async_Notify(VERIST_NOTIFY_CHANNEL, strlen(payload) < 1000 ? payload : "");
-}
-
-/* An interval as microseconds, with months of 30 days (as extract(epoch) does). */
-static double
-IntervalMicros(const Interval *i)
-{
-	return (double) i->time + (double) i->day * USECS_PER_DAY +
-		(double) i->month * DAYS_PER_MONTH * USECS_PER_DAY;
-}
-
-/* Fetch a required interval argument that must be positive. */
-static Interval *
-PositiveIntervalArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	Interval   *i;
-
-	VeristRequireArg(fcinfo, argno, name);
-	i = PG_GETARG_INTERVAL_P(argno);
-	if (IntervalMicros(i) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must be positive", name),
-				 errdetail("The value given is %s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(i))))));
-	return i;
 }
 
 PG_FUNCTION_INFO_V1(verist_mark_retry);
@@ -362,8 +341,8 @@ verist_mark_retry(PG_FUNCTION_ARGS)
 {
 	Datum		values[7];
 	int32		max_attempts;
-	Interval   *base;
-	Interval   *cap;
+	int64		base;
+	int64		cap;
 	int32		exponent = 0;
 	Datum		result;
 
@@ -372,27 +351,20 @@ verist_mark_retry(PG_FUNCTION_ARGS)
 	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "lease_owner"));
 	VeristRequireArg(fcinfo, 2, "error");
 	values[2] = PG_GETARG_DATUM(2);
-	VeristRequireArg(fcinfo, 3, "max_attempts");
-	max_attempts = PG_GETARG_INT32(3);
-	if (max_attempts < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"max_attempts\" must be at least 1"),
-				 errdetail("The value given is %d.", max_attempts)));
-	base = PositiveIntervalArg(fcinfo, 4, "base_delay");
-	cap = PositiveIntervalArg(fcinfo, 5, "max_delay");
-	if (IntervalMicros(cap) < IntervalMicros(base))
+	max_attempts = VeristCountArg(fcinfo, 3, "max_attempts");
+	base = VeristDurationArg(fcinfo, 4, "base_delay");
+	cap = VeristDurationArg(fcinfo, 5, "max_delay");
+	if (cap < base)
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"max_delay\" must not be less than \"base_delay\"")));
 	/* the smallest exponent at which base * 2^exponent reaches the cap */
-	while (exponent < 62 && IntervalMicros(base) * ((double) (INT64CONST(1) << exponent)) <
-		   IntervalMicros(cap))
+	while ((base << exponent) < cap)
 		exponent++;
 
 	values[3] = Int32GetDatum(max_attempts);
-	values[4] = IntervalPGetDatum(base);
-	values[5] = IntervalPGetDatum(cap);
+	values[4] = Int64GetDatum(base);
+	values[5] = Int64GetDatum(cap);
 	values[6] = Int32GetDatum(exponent);
 
 	VeristConnect(fcinfo);
@@ -450,6 +422,35 @@ verist_requeue(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/*
+ * The age argument of a purge: not negative.  An age beyond 100 years is
+ * taken as 100 years (nothing verist wrote is that old), so that the
+ * clock minus it cannot leave the timestamp range.
+ */
+static Datum
+OlderThanArg(FunctionCallInfo fcinfo, int argno)
+{
+	Interval   *i;
+	double		us;
+
+	VeristRequireArg(fcinfo, argno, "older_than");
+	i = PG_GETARG_INTERVAL_P(argno);
+	us = VeristIntervalMicros(i);
+	if (us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"older_than\" must not be negative"),
+				 errdetail("The value given is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(i))))));
+	if (us > (double) VERIST_MAX_INTERVAL_DAYS * USECS_PER_DAY)
+	{
+		i = palloc0(sizeof(Interval));
+		i->day = VERIST_MAX_INTERVAL_DAYS;
+	}
+	return IntervalPGetDatum(i);
+}
+
 PG_FUNCTION_INFO_V1(verist_purge_outbox);
 
 /*
@@ -468,23 +469,75 @@ verist_purge_outbox(PG_FUNCTION_ARGS)
 	int32		max_rows;
 	uint64		purged;
 
-	VeristRequireArg(fcinfo, 0, "older_than");
-	if (IntervalMicros(PG_GETARG_INTERVAL_P(0)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"older_than\" must not be negative")));
-	VeristRequireArg(fcinfo, 1, "max_rows");
-	max_rows = PG_GETARG_INT32(1);
-	if (max_rows < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"max_rows\" must be at least 1"),
-				 errdetail("The value given is %d.", max_rows)));
-	values[0] = PG_GETARG_DATUM(0);
+	values[0] = OlderThanArg(fcinfo, 0);
+	max_rows = VeristCountArg(fcinfo, 1, "max_rows");
 	values[1] = Int32GetDatum(max_rows);
 
 	VeristConnect(fcinfo);
 	purged = VeristExecute(&outbox_purge, values, NULL, false, 0);
 	VeristFinish();
 	PG_RETURN_INT64((int64) purged);
+}
+
+/* A procedure's output parameters come back as one row: here (purged). */
+static Datum
+PurgedResult(FunctionCallInfo fcinfo, int64 purged)
+{
+	TupleDesc	desc;
+	Datum		value = Int64GetDatum(purged);
+	bool		isnull = false;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), &value, &isnull));
+}
+
+PG_FUNCTION_INFO_V1(verist_purge_outbox_all);
+
+/*
+ * SQL: PROCEDURE verist_purge_outbox_all(older_than interval,
+ *					batch_rows int, INOUT purged bigint)
+ *
+ * verist_purge_outbox in batches of batch_rows, committing after each, until
+ * a batch comes back short; returns the total.  A C procedure (0.3.1; it was
+ * PL/pgSQL) so that it finds its batch function in the extension's schema at
+ * run time, as every other statement of verist does, and follows a renamed
+ * schema.  It runs as the caller (a routine that commits cannot be SECURITY
+ * DEFINER), who needs EXECUTE on verist_purge_outbox.
+ */
+Datum
+verist_purge_outbox_all(PG_FUNCTION_ARGS)
+{
+	bool		atomic = !(fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+	Interval	older_than;
+	int32		batch_rows;
+	int64		purged = 0;
+	int64		n;
+
+	older_than = *DatumGetIntervalP(OlderThanArg(fcinfo, 0));	/* a copy: outlives each commit */
+	batch_rows = VeristCountArg(fcinfo, 1, "batch_rows");
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("verist_purge_outbox_all cannot run inside a transaction block"),
+				 errdetail("It commits after every batch."),
+				 errhint("CALL it outside a transaction block, or call verist_purge_outbox in a loop of your own.")));
+
+	VeristConnectExt(fcinfo, SPI_OPT_NONATOMIC);
+	do
+	{
+		Datum		values[2] = {IntervalPGetDatum(&older_than), Int32GetDatum(batch_rows)};
+		bool		isnull;
+
+		if (VeristExecute(&outbox_purge_batch, values, NULL, false, 0) != 1)
+			elog(ERROR, "verist_purge_outbox returned no row");
+		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										&isnull));
+		purged += n;
+		SPI_commit();
+		CHECK_FOR_INTERRUPTS();
+	} while (n >= batch_rows);
+	VeristFinish();
+	return PurgedResult(fcinfo, purged);
 }

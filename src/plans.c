@@ -10,10 +10,13 @@
  * cache still replans by itself if a table is altered.
  *
  * The schema is looked up from the function's own OID, one syscache probe per
- * call rather than a query of pg_extension.  If the schema is renamed or the
- * extension is re-created elsewhere, the namespace syscache invalidation (or a
- * different namespace OID) bumps the generation, and each statement is
- * prepared again the next time it is used.
+ * call rather than a query of pg_extension.  What a call resolved stays fixed
+ * until the call ends: a catalog invalidation that arrives in the middle of a
+ * call (any session's GRANT on any schema, a burst of temporary tables that
+ * resets every cache) only marks the name for checking at the start of the
+ * next call.  If the schema was renamed by then, or the extension re-created
+ * elsewhere, the generation moves on and each statement is prepared again
+ * the next time it is used.
  */
 #include "postgres.h"
 
@@ -31,14 +34,19 @@
 #include "verist.h"
 
 static Oid	verist_schema_oid = InvalidOid;
+static char *verist_schema_name = NULL; /* in TopMemoryContext */
 static char *verist_schema_quoted = NULL;	/* in TopMemoryContext */
+static bool verist_schema_checked = false;
 static uint64 verist_generation = 1;
 
-/* Forget the cached schema when any namespace changes: it may be ours. */
+/*
+ * A namespace changed, maybe ours: check its name at the start of the next
+ * call.  The OID and name stay as they are, since a call may be using them.
+ */
 static void
 VeristSchemaInvalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	verist_schema_oid = InvalidOid;
+	verist_schema_checked = false;
 }
 
 /* Register the cache invalidation callback (from _PG_init). */
@@ -55,27 +63,43 @@ VeristBeginCall(FunctionCallInfo fcinfo)
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	char	   *name;
 
-	if (nsp == verist_schema_oid)
+	if (nsp == verist_schema_oid && verist_schema_checked)
 		return;
 
 	name = get_namespace_name(nsp);
 	if (name == NULL)
 		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	if (nsp != verist_schema_oid || strcmp(name, verist_schema_name) != 0)
+	{
+		char	   *quoted = MemoryContextStrdup(TopMemoryContext, quote_identifier(name));
+		char	   *copy = MemoryContextStrdup(TopMemoryContext, name);
 
-	if (verist_schema_quoted != NULL)
-		pfree(verist_schema_quoted);
-	verist_schema_quoted = MemoryContextStrdup(TopMemoryContext,
-											   quote_identifier(name));
-	verist_schema_oid = nsp;
-	verist_generation++;
+		if (verist_schema_quoted != NULL)
+			pfree(verist_schema_quoted);
+		if (verist_schema_name != NULL)
+			pfree(verist_schema_name);
+		verist_schema_quoted = quoted;
+		verist_schema_name = copy;
+		verist_schema_oid = nsp;
+		verist_generation++;
+	}
+	verist_schema_checked = true;
+	pfree(name);
 }
 
 /* Note the schema and open an SPI connection for this call. */
 void
 VeristConnect(FunctionCallInfo fcinfo)
 {
+	VeristConnectExt(fcinfo, 0);
+}
+
+/* The same, with SPI_connect_ext options (SPI_OPT_NONATOMIC for a procedure that commits). */
+void
+VeristConnectExt(FunctionCallInfo fcinfo, int options)
+{
 	VeristBeginCall(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
+	if (SPI_connect_ext(options) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
 

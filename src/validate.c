@@ -12,6 +12,7 @@
 
 #include "utils/builtins.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "errors.h"
 #include "verist.h"
@@ -115,6 +116,56 @@ VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errdetail("It has %d bytes; ids have at most %d.",
 						   (int) VARSIZE_ANY_EXHDR(t), VERIST_MAX_ID_BYTES)));
 	return t;
+}
+
+/* An interval as microseconds, months counted as 30 days (as extract(epoch) does). */
+double
+VeristIntervalMicros(const Interval *i)
+{
+	return (double) i->time + (double) i->day * USECS_PER_DAY +
+		(double) i->month * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
+/*
+ * Fetch a required interval argument that is a duration to add to the clock
+ * (a lease, a retry delay) and return it as microseconds.  It must be
+ * positive and at most VERIST_MAX_INTERVAL_DAYS: anything longer could take
+ * a timestamp beyond its range, which PostgreSQL reports as 22008 in the
+ * middle of a call.
+ */
+int64
+VeristDurationArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval   *i;
+	double		us;
+
+	VeristRequireArg(fcinfo, argno, name);
+	i = PG_GETARG_INTERVAL_P(argno);
+	us = VeristIntervalMicros(i);
+	if (us <= 0 || us > (double) VERIST_MAX_INTERVAL_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"%s\" must be positive and at most 100 years", name),
+				 errdetail("The value given is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(i))))));
+	return (int64) us;
+}
+
+/* Fetch a required integer argument that must be at least 1 (a count, a limit). */
+int32
+VeristCountArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	int32		n;
+
+	VeristRequireArg(fcinfo, argno, name);
+	n = PG_GETARG_INT32(argno);
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"%s\" must be at least 1", name),
+				 errdetail("The value given is %d.", n)));
+	return n;
 }
 
 /* Name the JSON type of a value, for error details. */

@@ -25,6 +25,15 @@ bool		verist_hash_only = false;
 /* verist.notify: NOTIFY verist_outbox when commands become pending. */
 bool		verist_notify = false;
 
+/* verist.notify_payload: what a wake-up names (nothing by default). */
+int			verist_notify_payload = VERIST_NOTIFY_PAYLOAD_NONE;
+
+static const struct config_enum_entry notify_payload_options[] = {
+	{"none", VERIST_NOTIFY_PAYLOAD_NONE, false},
+	{"workflow_id", VERIST_NOTIFY_PAYLOAD_WORKFLOW_ID, false},
+	{NULL, 0, false}
+};
+
 void		_PG_init(void);
 
 /* Module load: define settings, set up caches. */
@@ -47,10 +56,25 @@ _PG_init(void)
 	/* Off by default: notifying commits serialise at commit (README "Wake-ups"). */
 	DefineCustomBoolVariable("verist.notify",
 							 "Sends NOTIFY verist_outbox when a transaction makes outbox commands pending.",
-							 "The payload is the workflow id; dispatchers LISTEN instead of polling.",
+							 "Dispatchers LISTEN instead of polling; verist.notify_payload says what a wake-up names.",
 							 &verist_notify,
 							 false,
 							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	/*
+	 * LISTEN needs no privilege: any role that can connect hears every
+	 * wake-up.  Naming the workflow is therefore the superuser's decision
+	 * (PGC_SUSET), per database or role.
+	 */
+	DefineCustomEnumVariable("verist.notify_payload",
+							 "What a verist_outbox wake-up carries as its payload.",
+							 "none (the default): an empty payload; workflow_id: the workflow id, "
+							 "which every role that can connect may LISTEN to.",
+							 &verist_notify_payload,
+							 VERIST_NOTIFY_PAYLOAD_NONE,
+							 notify_payload_options,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("verist");

@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "common/cryptohash.h"
 #include "datatype/timestamp.h"
+#include "utils/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -49,6 +50,7 @@ extern void VeristBeginSetResult(FunctionCallInfo fcinfo);
 extern void VeristStoreRows(FunctionCallInfo fcinfo);
 extern Datum VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple);
 extern void VeristConnect(FunctionCallInfo fcinfo);
+extern void VeristConnectExt(FunctionCallInfo fcinfo, int options);
 extern Oid	VeristRelation(const char *name);
 extern void VeristFinish(void);
 extern Datum VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype);
@@ -67,6 +69,15 @@ extern void VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *nam
 extern text *VeristTextArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern text *VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Jsonb *VeristObjectArg(FunctionCallInfo fcinfo, int argno, const char *name);
+/*
+ * The longest lease or delay: '100 years' as PostgreSQL compares intervals
+ * (a month is 30 days), 36000 days.  Added to any clock reading it stays far
+ * inside the timestamp range.
+ */
+#define VERIST_MAX_INTERVAL_DAYS 36000
+extern double VeristIntervalMicros(const Interval *i);
+extern int64 VeristDurationArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int32 VeristCountArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Jsonb *VeristArrayArg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void VeristValidateEvent(JsonbValue *element, int index);
 extern VeristCommandKind VeristValidateCommand(JsonbValue *element, int index);
@@ -76,7 +87,19 @@ extern const char *VeristJsonTypeName(const JsonbValue *v);
 
 /* canonical.c */
 #define VERIST_HASH_HEX_LEN 64	/* lowercase hex of a SHA-256 digest */
-extern void VeristCanonicalText(StringInfo out, JsonbContainer *container);
+/*
+ * The two forms of canonical JSON: JavaScript's (dedupe keys,
+ * verist_canonical_json) and the hash chain's, which differs only where
+ * JavaScript would lose data: it keeps "__proto__" members and prints numbers
+ * beyond the double range as their exact decimal text.
+ */
+typedef enum VeristCanonMode
+{
+	VERIST_CANON_JS,
+	VERIST_CANON_CHAIN
+} VeristCanonMode;
+extern void VeristCanonicalText(StringInfo out, JsonbContainer *container,
+								VeristCanonMode mode);
 extern void VeristAppendJsString(StringInfo out, const char *s, int len);
 extern void VeristAppendJsNumber(StringInfo out, double x);
 extern void VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex);
@@ -125,6 +148,12 @@ extern void VeristEventsWriterFloor(void);
 /* verist.c: settings */
 extern bool verist_hash_only;
 extern bool verist_notify;
+typedef enum VeristNotifyPayload
+{
+	VERIST_NOTIFY_PAYLOAD_NONE,
+	VERIST_NOTIFY_PAYLOAD_WORKFLOW_ID
+} VeristNotifyPayload;
+extern int	verist_notify_payload;
 
 /* outbox.c: used by commit.c and blocks.c */
 extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
