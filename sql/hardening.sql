@@ -30,19 +30,24 @@ SELECT verist_try($$SELECT verist_mark_retry(1, 'h', 'e', 3, '200 years', '300 y
 SELECT verist_purge_outbox('1000000 years', 10) AS purged_ancient;
 
 -- A poison command under the largest policies accepted ends failed at
--- exactly max_attempts.  Time passing is simulated by moving the backoff's
--- end into the past between attempts.
-CREATE FUNCTION poison(policy_base interval, policy_max interval, attempts int)
+-- exactly max_attempts, however many failures came before (0.3.0 failed
+-- with 22008 from about the 44th).  Time passing is simulated by moving the
+-- backoff's end into the past between attempts; the first failures are
+-- skipped by starting the row at a high count.
+CREATE FUNCTION poison(policy_base interval, policy_max interval, attempts int, start int)
 RETURNS TABLE (status text, failures int, calls int) LANGUAGE plpgsql AS $$
 DECLARE
     row_id bigint;
     r verist_outbox;
     n int := 0;
+    topic text := 'poison-' || attempts || '-' || start || '-' || policy_base;
 BEGIN
-    PERFORM verist_commit('h-wf', 'poison-' || attempts || '-' || policy_base, 's', 0, '{}', '[]',
-        '[{"type": "emit", "topic": "poison"}]');
+    PERFORM verist_commit('h-wf', topic, 's', 0, '{}', '[]',
+        jsonb_build_array(jsonb_build_object('type', 'emit', 'topic', topic)));
+    UPDATE verist_outbox o SET failures = start WHERE o.command->>'topic' = topic;
     LOOP
-        SELECT id INTO row_id FROM verist_lease_outbox('h-disp', 1, '100 years');
+        SELECT o.id INTO row_id FROM verist_lease_outbox('h-disp', 10, '100 years') o
+        WHERE o.command->>'topic' = topic;
         EXIT WHEN row_id IS NULL;
         r := verist_mark_retry(row_id, 'h-disp', 'boom', attempts, policy_base, policy_max);
         n := n + 1;
@@ -53,16 +58,21 @@ BEGIN
     RETURN QUERY SELECT r.status, r.failures, n;
 END
 $$;
-SELECT * FROM poison('1 microsecond', '100 years', 70);
-SELECT * FROM poison('100 years', '100 years', 70);
-SELECT * FROM poison('1 second', '36000 days', 64);
+SELECT * FROM poison('1 second', '1 minute', 4, 0);
+SELECT * FROM poison('1 microsecond', '100 years', 70, 60);
+SELECT * FROM poison('100 years', '100 years', 70, 65);
+SELECT * FROM poison('1 second', '36000 days', 64, 40);
+-- A policy beyond the bound is refused at the first failure it is given to
+-- (0.3.0 took it, then failed every call with 22008 from failure 44 on, so
+-- the command was never dead-lettered).
+SELECT verist_try($$SELECT * FROM poison('1 second', '1000000 years', 70, 40)$$) AS unbounded_policy;
 -- The backoff stays capped at max_delay, even after 60 failures.
 SELECT verist_commit('h-wf', 'cap', 's', 0, '{}', '[]', '[{"type": "emit", "topic": "cap"}]') IS NOT NULL AS created;
 UPDATE verist_outbox SET failures = 60 WHERE command->>'topic' = 'cap';
 SELECT id AS cap_id FROM verist_lease_outbox('h-cap', 10) WHERE command->>'topic' = 'cap' \gset
 SELECT status, lease_expires_at - now() BETWEEN interval '99 years' AND interval '101 years' AS capped
 FROM verist_mark_retry(:cap_id, 'h-cap', 'boom', 100, '1 year', '100 years');
-DROP FUNCTION poison(interval, interval, int);
+DROP FUNCTION poison(interval, interval, int, int);
 
 -- 6. "__proto__": JavaScript drops it when it rebuilds an object, so the
 -- canonical JSON and dedupe keys do too (outputs checked against node:

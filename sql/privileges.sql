@@ -86,7 +86,7 @@ RESET ROLE;
 
 SET ROLE regress_verist_auditor;
 SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
-SELECT status FROM verist_outbox WHERE workflow_id = 'p-wf';
+SELECT status FROM verist_outbox WHERE workflow_id = 'p-wf' ORDER BY status;
 SELECT valid, events_checked FROM verist_verify_run('p-wf', 'run-1');
 SELECT count(*) AS broken FROM verist_verify_all();
 SELECT seq FROM verist_run_digest('p-wf', 'run-1');

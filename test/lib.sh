@@ -1,6 +1,20 @@
 # Sourced by the test suites and cluster helpers under test/: what each of
 # them needs to run servers and Python clients on this machine.
 
+# The PostgreSQL to build and test against: $PG_CONFIG if set, else the
+# pg_config on PATH (on Debian, /usr/bin/pg_config answers for the newest
+# postgresql-server-dev installed), else PostgreSQL 15's.  Its bin directory
+# comes first on PATH, so psql, pg_ctl and initdb are that server's.
+if [ -z "${PG_CONFIG:-}" ]; then
+    PG_CONFIG=$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+fi
+export PG_CONFIG
+if [ -x "$PG_CONFIG" ] || command -v "$PG_CONFIG" >/dev/null; then
+    PGBIN=$("$PG_CONFIG" --bindir)
+    export PGBIN
+    case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
+fi
+
 # Run a shell command as "postgres" when we are root (the server refuses to
 # run as root), as ourselves otherwise.
 as_pg() {

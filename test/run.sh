@@ -7,10 +7,13 @@
 #
 # Each suite is test/suites/NAME.sh: it starts whatever server it needs (a
 # throwaway cluster), ends its output with a line "N passed, M failed", and
-# exits non-zero if anything failed.
+# exits non-zero if anything failed.  A suite that exits non-zero, prints no
+# such line, or prints "0 passed, 0 failed" counts as failed: a suite that
+# ran nothing proves nothing.  (VERIST_SUITES_DIR: another suite directory,
+# for run.sh's own test in the lint suite.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+. test/lib.sh    # PG_CONFIG, PGBIN on PATH
 
 export VERIST_LONG=0
 names=()
@@ -29,7 +32,7 @@ total_pass=0
 total_fail=0
 status=0
 for name in "${names[@]}"; do
-    script="test/suites/$name.sh"
+    script="${VERIST_SUITES_DIR:-test/suites}/$name.sh"
     if [ ! -f "$script" ]; then
         echo "== $name: no such suite"
         total_fail=$((total_fail + 1)); status=1
@@ -44,6 +47,10 @@ for name in "${names[@]}"; do
     f=$(sed -E 's/^([A-Za-z_]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/' <<<"$line")
     p=${p:-0}; f=${f:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi    # a suite that died counts
+    if [ $((p + f)) -eq 0 ]; then                            # so does one that ran nothing
+        echo "== suite $name ran no test (no \"N passed, M failed\" line, or 0 and 0)"
+        f=1
+    fi
     echo "== suite $name: $p passed, $f failed ($(( $(date +%s) - start )) s)"
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
     [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || status=1

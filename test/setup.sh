@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install what verist needs on a fresh Debian/Ubuntu machine, then build and
 # install the extension.  Safe to run again: it installs only what is missing.
-#   VERIST_CFLAGS=...  extra compiler flags (the sanitizer build uses this)
+#   VERIST_CFLAGS=...  extra compiler flags (the Makefile keeps its warnings
+#                      and -Werror: they are "override" there)
+#   PG_CONFIG=...      build against another installed PostgreSQL (the
+#                      packages installed here are PostgreSQL 15's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +25,9 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+. test/lib.sh    # PG_CONFIG, PGBIN on PATH
 make -s clean
-make -s WERROR=1 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ${VERIST_CFLAGS:+PG_CFLAGS+="$VERIST_CFLAGS"}
+make -s WERROR=1 PG_CONFIG="$PG_CONFIG" ${VERIST_CFLAGS:+PG_CFLAGS+="$VERIST_CFLAGS"}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-$SUDO make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
-echo "setup: verist built with -Wall -Wextra -Werror and installed"
+$SUDO make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+echo "setup: verist built with -Wall -Wextra -Werror against $("$PG_CONFIG" --version) and installed"

@@ -55,6 +55,13 @@ SELECT verist_commit('audit', 'r1', 'verify', 1, '{}', '[{"type": "verified"}, {
 SELECT verist_commit('audit', 'r1', 'noop', 2, '{}');
 SELECT verist_commit('audit', 'wf/é "q"', 'run\1', 0, '{}', '[{"type": "odd ids"}]');
 SELECT verist_commit('audit', 'no-events', 's', 0, '{}');
+-- 0.3.1: what the chain's form keeps that JavaScript's loses -- numbers
+-- beyond the double range, "__proto__" members -- and 12,000 levels of nesting.
+SELECT verist_commit('audit', 'edges', 's', 0, '{}',
+  $$[{"type": "big", "payload": {"x": 1e400, "y": [-2.50e309, 1.5e-400], "z": 1234.5678e400}},
+     {"type": "proto", "payload": {"__proto__": {"k": 1}, "a": {"__proto__": null}}}]$$);
+SELECT verist_commit('audit', 'edges', 's2', 1, '{}', jsonb_build_array(jsonb_build_object(
+  'type', 'deep', 'payload', (repeat('{"a":[', 6000) || '1' || repeat(']}', 6000))::jsonb)));
 DO $$
 BEGIN
   FOR i IN 0..199 LOOP

@@ -22,8 +22,12 @@ each event's hash is
 with sequence numbers 1, 2, ... without gaps, and the run's state row holds the
 last (seq, hash).  canonical() is JavaScript's JSON.stringify after sorting
 every object's keys (Object.keys(o).sort(), array-index keys first), numbers
-read and printed as JavaScript doubles.  Hashes are lowercase hex SHA-256 of
-the UTF-8 bytes.
+read and printed as JavaScript doubles -- with two differences where
+JavaScript would lose data (0.3.1): every member is printed, "__proto__"
+included, and a number beyond the double range is printed as its exact
+decimal text (PostgreSQL's numeric output: plain notation, its scale kept).
+Hashes are lowercase hex SHA-256 of the UTF-8 bytes.  Any depth of nesting
+that jsonb stores is followed.
 
 --anchors takes digests recorded earlier (workflow_id, run_id, seq, hash, as
 verist_run_digest returned them): each must still be on the run's chain, so
@@ -37,6 +41,8 @@ import hashlib
 import json
 import math
 import sys
+import threading
+from decimal import Decimal
 
 csv.field_size_limit(sys.maxsize)
 
@@ -71,6 +77,20 @@ def js_number(x):
     return ("-" if x < 0 else "") + s
 
 
+class BigNum:
+    """A JSON number beyond the double range, kept as its text."""
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+
+def number(text):
+    """A JSON number: the double JavaScript reads, or a BigNum beyond that range."""
+    x = float(text)
+    return BigNum(text) if math.isinf(x) else x
+
+
 def is_array_index(key):
     return key.isdigit() and key.isascii() and (key == "0" or not key.startswith("0")) \
         and int(key) <= 4294967294
@@ -92,6 +112,8 @@ def canonical(value):
         return "false"
     if isinstance(value, float):
         return js_number(value)
+    if isinstance(value, BigNum):
+        return format(Decimal(value.text), "f")
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
@@ -107,8 +129,8 @@ def parse_json(text):
     """A jsonb column as exported: empty means SQL NULL (JSON null in the hash)."""
     if text == "":
         return None
-    # every JSON number is a JavaScript double
-    return json.loads(text, parse_int=float, parse_float=float)
+    # every JSON number is a JavaScript double, unless beyond the double range
+    return json.loads(text, parse_int=number, parse_float=number)
 
 
 def sha256_hex(text):
@@ -230,5 +252,17 @@ def main(argv):
     return 1 if broken else 0
 
 
+def main_deep(argv):
+    """main() on a thread with a large stack: json and canonical() recurse once
+    per level of nesting, and jsonb stores more than 10,000 levels."""
+    result = []
+    sys.setrecursionlimit(200000)
+    threading.stack_size(1 << 30)
+    t = threading.Thread(target=lambda: result.append(main(argv)))
+    t.start()
+    t.join()
+    return result[0] if result else 1
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main_deep(sys.argv[1:]))

@@ -14,7 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/out/profile}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 N1=${PROFILE_N1:-300}
 N2=${PROFILE_N2:-1300}
 PORT=${PROFILE_PORT:-5519}

@@ -12,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # PG_CONFIG, PGBIN on PATH
 PY=/usr/bin/python3
 source lib/cluster.sh
 

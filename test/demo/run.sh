@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash test/setup.sh
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # PG_CONFIG, PGBIN on PATH
 pg_virtualenv psql -X -q -f test/demo/demo.sql

@@ -10,8 +10,8 @@
 # build sets LD_PRELOAD and ASAN_OPTIONS this way).  As root, the server runs
 # as "postgres": it refuses to run as root.
 
-FZ_PGBIN=${FZ_PGBIN:-/usr/lib/postgresql/15/bin}
-. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python, PGBIN
+FZ_PGBIN=${FZ_PGBIN:-$PGBIN}
 
 # The first port of a range nobody listens on.
 fz_free_port() {

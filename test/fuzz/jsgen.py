@@ -49,6 +49,19 @@ class Num:
         self.text = text
 
 
+class BigNum:
+    """A parsed JSON number beyond the double range, with its text: JavaScript
+    reads Infinity; the hash chain prints its exact decimal (README)."""
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def chain_text(self):
+        """PostgreSQL's numeric output of it: plain notation, scale kept."""
+        return format(Decimal(self.text), "f")
+
+
 class Raw:
     """JSON text spliced in verbatim (deep nesting, or deliberately invalid)."""
     __slots__ = ("text",)
@@ -84,7 +97,8 @@ EDGE_KEYS = [
     "step", "input", "inputs", "topic", "reason", "checkpoint", "resumeStep",
     "\u00e9", "e\u0301", "\uffff", "\ue000", "\U0001f600", "\U00010000", "\ud7ff",
     "\uff61", "\U0010ffff", "\u2028", "\u0080", "\u007f", "\t", "\n", "\"", "\\",
-    "constructor", "toString", "hasOwnProperty", "length",
+    "constructor", "toString", "hasOwnProperty", "length", "__proto__", "__proto",
+    "_proto__", "__PROTO__", "prototype",
 ]
 
 ASTRAL = ["\U0001f600", "\U0001f4a9", "\U00010000", "\U0010ffff", "\U0001d11e", "\U00020000"]
@@ -164,9 +178,9 @@ class Gen:
             k = self.string(12)
         else:
             k = rng.choice(["x" * 300, "\U0001f600b", "\ue000a", "\uffffz", "A\u0000B"[:1 if rng.random() < 0.9 else 3]])
-        if k == "__proto__":
-            # the adapter's rebuild (out[k] = v) would set the prototype, not a key
-            k = "__proto_"
+        if r > 0.995:
+            # the adapter's rebuild (out[k] = v) sets the prototype: no member
+            k = "__proto__"
         return k
 
     def scalar(self):
@@ -363,10 +377,17 @@ def _no_constant(name):
     raise JsRejects("JSON.parse rejects " + name)
 
 
+def _number(text):
+    """A JSON number as JavaScript reads it (a double), or a BigNum beyond."""
+    x = float(text)
+    return BigNum(text) if math.isinf(x) else x
+
+
 def js_parse(text):
-    """JSON.parse: every number a double, later duplicate keys win."""
+    """JSON.parse: every number a double (BigNum beyond the double range, where
+    JavaScript has Infinity), later duplicate keys win."""
     try:
-        return json.loads(text, parse_int=float, parse_float=float,
+        return json.loads(text, parse_int=_number, parse_float=_number,
                           parse_constant=_no_constant, object_pairs_hook=dict)
     except JsRejects:
         raise
@@ -445,8 +466,13 @@ def js_string(s):
     return '"' + _MUST_ESCAPE.sub(_js_escape, s) + '"'
 
 
-def js_stringify_canonical(v):
-    """JSON.stringify of v after rebuilding every object with sorted keys."""
+def js_stringify_canonical(v, chain=False):
+    """
+    JSON.stringify of v after rebuilding every object with sorted keys: the
+    rebuild drops "__proto__" members (assigning one sets the prototype), and
+    a BigNum is Infinity, printed null.  chain=True: the hash chain's form,
+    which keeps "__proto__" members and prints a BigNum as its exact decimal.
+    """
     out = []
 
     def emit(x):
@@ -458,6 +484,8 @@ def js_stringify_canonical(v):
             out.append("false")
         elif isinstance(x, float):
             out.append(js_number(x))
+        elif isinstance(x, BigNum):
+            out.append(x.chain_text() if chain else "null")
         elif isinstance(x, str):
             out.append(js_string(x))
         elif isinstance(x, list):
@@ -469,7 +497,8 @@ def js_stringify_canonical(v):
             out.append("]")
         elif isinstance(x, dict):
             out.append("{")
-            for i, k in enumerate(sorted(x, key=_js_key_order)):
+            keys = [k for k in x if chain or k != "__proto__"]
+            for i, k in enumerate(sorted(keys, key=_js_key_order)):
                 if i:
                     out.append(",")
                 out.append(js_string(k))
@@ -485,6 +514,8 @@ def js_stringify_canonical(v):
 
 def has_non_finite(v):
     """Does a parsed value hold a number beyond the double range?"""
+    if isinstance(v, BigNum):
+        return True
     if isinstance(v, float):
         return math.isinf(v)
     if isinstance(v, list):

@@ -34,8 +34,6 @@ cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 . test/fuzz/cluster.sh
 
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PGBIN/pg_config
 PGXS_SRC=$(dirname "$(dirname "$($PG_CONFIG --pgxs)")")     # .../lib/pgxs/src
 SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
 if [ "${VERIST_LONG:-0}" = 1 ]; then count=${SANITIZE_FUZZ_COUNT:-200000}

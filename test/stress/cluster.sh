@@ -9,7 +9,6 @@
 #
 # As root the server runs as "postgres" (it refuses to run as root).
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python
 
 cluster_init() {

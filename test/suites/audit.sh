@@ -6,7 +6,6 @@
 # Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
 mkdir -p test/out
 
 . test/lib.sh    # psycopg_python

@@ -4,7 +4,7 @@
 # cluster.  Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # PG_CONFIG, PGBIN on PATH
 mkdir -p test/out
 dir=test/clients/node
 raw=test/out/clients_node.raw

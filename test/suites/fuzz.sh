@@ -4,7 +4,9 @@
 # (no crash, only documented SQLSTATEs, nothing written before bad input is
 # refused, bad input always refused, canonical JSON equal to JavaScript's).
 # First its self-test plants one violation of each promise and requires every
-# check to report it (a check that cannot fail proves nothing).
+# check to report it (a check that cannot fail proves nothing).  Then
+# test/fuzz/upgrade_fuzz.py: a 0.1.0 database fed generated events must
+# upgrade to the current version with every chain verifying.
 #
 #   default          100,000 calls (about 3 minutes on 2 cores)
 #   VERIST_LONG=1    300,000 calls
@@ -42,11 +44,17 @@ start=$(date +%s)
 "$PY" test/fuzz/fuzz.py --count "$count" "${args[@]}" | tee "$outdir/fuzz.out"
 rc2=${PIPESTATUS[0]}
 echo "fuzz: wall time $(( $(date +%s) - start )) s"
+# The class of 0.3.1's defect 4: an upgrade must take all an older version stored.
+commits=400; [ "${VERIST_LONG:-0}" = 1 ] && commits=2000
+"$PY" test/fuzz/upgrade_fuzz.py --dsn "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
+    --commits "$commits" --seed "$seed" | tee "$outdir/upgrade.out"
+rc3=${PIPESTATUS[0]}
 cp "$FZ_LOG" "$outdir/server.log" 2>/dev/null
 fz_cluster_destroy
 
-pass=$(cat "$outdir/selftest.out" "$outdir/fuzz.out" | grep -c '^ok')
-fail=$(cat "$outdir/selftest.out" "$outdir/fuzz.out" | grep -c '^not ok')
-if { [ "$rc1" -ne 0 ] || [ "$rc2" -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
+outs=("$outdir/selftest.out" "$outdir/fuzz.out" "$outdir/upgrade.out")
+pass=$(cat "${outs[@]}" | grep -c '^ok')
+fail=$(cat "${outs[@]}" | grep -c '^not ok')
+if { [ "$rc1" -ne 0 ] || [ "$rc2" -ne 0 ] || [ "$rc3" -ne 0 ]; } && [ "$fail" -eq 0 ]; then fail=1; fi
 echo "$pass passed, $fail failed"
-[ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$fail" -eq 0 ]
+[ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$rc3" -eq 0 ] && [ "$fail" -eq 0 ]

@@ -2,8 +2,9 @@
 # pg_regress and isolation suites (make installcheck) on a throwaway cluster.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+. test/lib.sh    # PG_CONFIG
 rm -rf results output_iso regression.diffs regression.out
-pg_virtualenv -t make -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config > test/out/regress.raw 2>&1
+pg_virtualenv -t make -s installcheck PG_CONFIG="$PG_CONFIG" > test/out/regress.raw 2>&1
 rc=$?
 cat test/out/regress.raw
 for f in regression.diffs output_iso/regression.diffs; do

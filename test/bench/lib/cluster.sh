@@ -7,7 +7,6 @@
 #
 # As root the server runs as "postgres" (it refuses to run as root).
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH_PORT=${BENCH_PORT:-5512}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-1GB}
 . "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh"    # as_pg
