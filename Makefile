@@ -2,8 +2,9 @@ EXTENSION = verist
 EXTVERSION = 0.3.1
 
 MODULE_big = verist
-OBJS = src/verist.o src/plans.o src/canonical.o src/validate.o src/commit.o src/chain.o \
-       src/state.o src/blocks.o src/outbox.o src/events.o
+OBJS = src/verist.o src/errors.o src/jsonb_util.o src/args.o src/plans.o src/shapes.o \
+       src/canonical.o src/canonical_sql.o src/chain.o src/audit.o src/outbox.o \
+       src/dispatch.o src/events.o src/commit.o src/state.o src/blocks.o
 
 # Every released version's script and every upgrade step ship; a shipped
 # script is never edited.
@@ -11,7 +12,12 @@ DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.3.0.sql sql/ver
        sql/verist--0.1.0--0.2.0.sql sql/verist--0.2.0--0.3.0.sql sql/verist--0.3.0--0.3.1.sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
-# pg_regress topics, by name: the install script in sql/ is never a test.
+# pg_regress topics, one file per topic.  pg_regress reads sql/NAME.sql and
+# compares with expected/NAME.out under --inputdir; the design keeps both
+# directories at the top, so the inputs sit beside the install scripts in
+# sql/ (those are named verist--VERSION.sql and are never a test).  Every file
+# first includes test/regress/helpers.sql, so that each runs alone:
+#   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
           privileges search_path audit dispatch upgrade hardening
 REGRESS_OPTS = --inputdir=. --load-extension=verist

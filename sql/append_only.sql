@@ -1,5 +1,5 @@
 --
--- append_only: the database refuses to change or remove events (SPEC 8),
+-- append_only: the database refuses to change or remove events (README "Guarantees"),
 -- even for the table's owner.
 --
 \set ECHO none

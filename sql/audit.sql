@@ -5,6 +5,7 @@
 --
 \set ECHO none
 \i test/regress/helpers.sql
+CALL verist_test_reset();
 \set ECHO all
 
 -- Three commits of one run, one commit of another; events carry a gapless

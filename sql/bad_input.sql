@@ -1,11 +1,12 @@
 --
--- bad_input: every malformed argument of SPEC 7, for every function.  Each
+-- bad_input: every malformed argument of README "Errors", for every function.  Each
 -- call must fail with a clear error and its own SQLSTATE (never a crash, a
 -- NULL result or a partial write).  The fingerprint of all four tables is
 -- taken before and compared after.
 --
 \set ECHO none
 \i test/regress/helpers.sql
+CALL verist_test_reset();
 \set ECHO all
 
 -- A run with an active review and a leased outbox row, so that bad calls

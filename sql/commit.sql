@@ -1,6 +1,6 @@
 --
 -- commit: create, update, shallow merge, every conflict, not_found, and the
--- all-or-nothing rule (SPEC 3).
+-- all-or-nothing rule (README "The commit").
 --
 \set ECHO none
 \i test/regress/helpers.sql

@@ -1,6 +1,6 @@
 --
 -- dedupe: canonical JSON and dedupe keys against the JavaScript test vectors
--- (SPEC 4).  The vectors are read raw, one JSON document per line.
+-- (README "Dedupe keys").  The vectors are read raw, one JSON document per line.
 --
 \set ECHO none
 \i test/regress/helpers.sql
@@ -29,7 +29,7 @@ SELECT bool_and(verist_dedupe_key(wf, run, step, command) =
                 encode(sha256(convert_to(canonical, 'UTF8')), 'hex')) AS sha256_of_canonical
 FROM vectors;
 
--- Show the canonical forms that the rules of SPEC 4 produce.
+-- Show the canonical forms that the rules of README "Dedupe keys" produce.
 SELECT input, verist_canonical_json(input::jsonb) AS canonical FROM (VALUES
     ('{"b": 1, "a": {"d": [3, {"z": 1, "y": 2}], "c": null}}'),
     ('{"b": 1, "10": 2, "9": 3, "a": 4, "01": 5, "4294967294": 6, "4294967295": 7, "-1": 8}'),

@@ -5,6 +5,7 @@
 --
 \set ECHO none
 \i test/regress/helpers.sql
+CALL verist_test_reset();
 \set ECHO all
 
 TRUNCATE verist_outbox RESTART IDENTITY;

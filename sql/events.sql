@@ -1,6 +1,6 @@
 --
 -- events: stored in array order with the commit's step id; payload and
--- llmTrace rules of SPEC 3a, hash-only traces.
+-- llmTrace rules of README "Shapes", hash-only traces.
 --
 \set ECHO none
 \i test/regress/helpers.sql
@@ -67,7 +67,7 @@ SELECT label, verist_try(format(
     trace)) AS result
 FROM bad_traces ORDER BY label;
 
--- Events that are not of the shape SPEC 3a gives.
+-- Events that are not of the shape README "Shapes" gives.
 CREATE TEMP TABLE bad_events(label text, events text);
 INSERT INTO bad_events VALUES
   ('event is a string',      '["started"]'),

@@ -1,6 +1,6 @@
 --
 -- outbox: leasing, expiry reclaim, owner checks, dispatched, failed, and the
--- batch form (SPEC 6).
+-- batch form (README "Leasing").
 --
 \set ECHO none
 \i test/regress/helpers.sql

@@ -1,5 +1,5 @@
 --
--- overlay: human corrections merged over computed state (SPEC 2).
+-- overlay: human corrections merged over computed state (README "API").
 --
 \set ECHO none
 \i test/regress/helpers.sql

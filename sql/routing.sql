@@ -1,6 +1,6 @@
 --
 -- routing: commands go to the outbox, review defers, suspend discards; one
--- active block per run; resolution (SPEC 3 step 5, SPEC 5).
+-- active block per run; resolution (README "Routing" and "Review and suspend").
 --
 \set ECHO none
 \i test/regress/helpers.sql
@@ -16,7 +16,7 @@ SELECT step_id, status, command, lease_owner IS NULL AS no_owner, failures
 FROM verist_outbox WHERE run_id = 'plain' ORDER BY id;
 SELECT count(*) AS blocks FROM verist_blocks WHERE run_id = 'plain';
 
--- Each row's dedupe key is SPEC 4's.
+-- Each row's dedupe key is README "Dedupe keys"'s.
 SELECT bool_and(dedupe_key = verist_dedupe_key(workflow_id, run_id, step_id, command)) AS keys_match
 FROM verist_outbox WHERE run_id = 'plain';
 
@@ -126,7 +126,7 @@ SELECT resolution FROM verist_resolve_block('r-wf', 'sus2', '{"resumeData": null
 SELECT command FROM verist_outbox WHERE run_id = 'sus2';
 
 --
--- Malformed commands (SPEC 3a) and blocking rules, each a serialization_error.
+-- Malformed commands (README "Shapes") and blocking rules, each a serialization_error.
 --
 SELECT verist_fingerprint() AS before \gset
 CREATE TEMP TABLE bad_commands(label text, commands text);

@@ -1,5 +1,5 @@
 --
--- schema: the tables, indexes and functions of SPEC 1 and 2, and the
+-- schema: the tables, indexes and functions of README "Tables" and "API", and the
 -- helpers the later regression files use.  Runs first.
 --
 

@@ -7,6 +7,7 @@
 --
 \set ECHO none
 \i test/regress/helpers.sql
+CALL verist_test_reset();
 \set ECHO all
 
 CREATE SCHEMA shadow;

@@ -1,7 +1,7 @@
 /*
  * blocks.c
  *		Review and suspend gates: verist_get_block, verist_resolve_block
- *		(SPEC 5).
+ *		(README "Review and suspend").
  *
  * Resolution locks the active block row (SELECT ... FOR UPDATE).  A second
  * resolver waits on that lock; when the first commits, the row no longer
@@ -11,11 +11,16 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "args.h"
+#include "canonical.h"
 #include "errors.h"
-#include "verist.h"
+#include "jsonb_util.h"
+#include "outbox.h"
+#include "plans.h"
 
 /* Columns of block_lock_active, by position. */
 enum
@@ -69,17 +74,11 @@ PG_FUNCTION_INFO_V1(verist_get_block);
 Datum
 verist_get_block(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
+	Datum		ids[2];
 
-	values[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
-	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
-
-	VeristBeginSetResult(fcinfo);
-	VeristConnect(fcinfo);
-	VeristExecute(&block_active, values, NULL, true, 1);
-	VeristStoreRows(fcinfo);
-	VeristFinish();
-	return (Datum) 0;
+	ids[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
+	ids[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
+	return VeristReturnRows(fcinfo, &block_active, ids);
 }
 
 /* Push "key": value into an object under construction. */
@@ -236,7 +235,7 @@ verist_resolve_block(PG_FUNCTION_ARGS)
 	ids[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
 	resolution = VeristObjectArg(fcinfo, 2, "resolution");
 
-	VeristBeginSetResult(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
 	VeristConnect(fcinfo);
 
 	/* No active block: nothing to do, no rows (repeats are harmless). */

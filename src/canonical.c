@@ -1,7 +1,7 @@
 /*
  * canonical.c
  *		Canonical JSON text and dedupe keys, byte-compatible with the
- *		TypeScript adapter (SPEC 4).
+ *		TypeScript adapter (README "Dedupe keys and canonical JSON").
  *
  * The adapter computes a dedupe key as SHA-256 of JSON.stringify applied to
  * the command after rebuilding every object with Object.keys(o).sort().  To
@@ -27,10 +27,12 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
+#include "canonical.h"
 #include "errors.h"
-#include "verist.h"
+#include "jsonb_util.h"
 
 /* One member of an object, with its key as UTF-8. */
 typedef struct CanonMember
@@ -41,24 +43,6 @@ typedef struct CanonMember
 	JsonbValue	value;
 } CanonMember;
 
-
-/*
- * Read a jsonb number as JavaScript would read its JSON text: the nearest
- * double.  Returns false for values beyond the double range.
- */
-bool
-VeristJsonNumberToDouble(Numeric num, double *result)
-{
-	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
-														   NumericGetDatum(num)));
-	double		d = strtod(text, NULL);
-
-	pfree(text);
-	if (isnan(d) || isinf(d))
-		return false;
-	*result = d;
-	return true;
-}
 
 /* Room for the digits of a double, however printed (17 significant at most). */
 #define DIGITS_LEN 32
@@ -593,12 +577,13 @@ NextChild(StringInfo out, CanonFrame *f, JsonbValue *child)
 }
 
 /*
- * Print a container, iteratively: an explicit stack of open containers
- * instead of recursion, so any depth jsonb can store (about 13,000 levels at
- * the default max_stack_depth) prints, with no stack limit of its own.
+ * Append the canonical JSON text of a jsonb container to out, in one of its
+ * forms.  Iterative: an explicit stack of open containers instead of
+ * recursion, so any depth jsonb can store (about 13,000 levels at the default
+ * max_stack_depth) prints, with no stack limit of its own.
  */
-static void
-CanonContainer(StringInfo out, JsonbContainer *root, VeristCanonMode mode)
+void
+VeristCanonicalText(StringInfo out, JsonbContainer *root, VeristCanonMode mode)
 {
 	CanonFrame *stack;
 	int			size = 16;
@@ -654,12 +639,6 @@ CanonContainer(StringInfo out, JsonbContainer *root, VeristCanonMode mode)
 	pfree(stack);
 }
 
-/* Append the canonical JSON text of a jsonb container to out, in one of its forms. */
-void
-VeristCanonicalText(StringInfo out, JsonbContainer *container, VeristCanonMode mode)
-{
-	CanonContainer(out, container, mode);
-}
 
 /*
  * Lowercase hex SHA-256 of a byte string, into hex[VERIST_HASH_HEX_LEN + 1].
@@ -669,7 +648,6 @@ VeristCanonicalText(StringInfo out, JsonbContainer *container, VeristCanonMode m
 void
 VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex)
 {
-	static const char digits[] = "0123456789abcdef";
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	pg_cryptohash_ctx *use = ctx ? ctx : pg_cryptohash_create(PG_SHA256);
 
@@ -680,12 +658,8 @@ VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex)
 	if (ctx == NULL)
 		pg_cryptohash_free(use);
 
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-	{
-		hex[2 * i] = digits[digest[i] >> 4];
-		hex[2 * i + 1] = digits[digest[i] & 0xf];
-	}
-	hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+	hex_encode((const char *) digest, sizeof(digest), hex);
+	hex[VERIST_HASH_HEX_LEN] = '\0';
 }
 
 /*
@@ -702,7 +676,7 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"command\":");
-	CanonContainer(&buf, command, VERIST_CANON_JS);
+	VeristCanonicalText(&buf, command, VERIST_CANON_JS);
 	appendStringInfoString(&buf, ",\"runId\":");
 	VeristAppendJsString(&buf, run_id, strlen(run_id));
 	appendStringInfoString(&buf, ",\"stepId\":");
@@ -714,45 +688,4 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 	VeristSha256Hex(ctx, buf.data, buf.len, hex);
 	pfree(buf.data);
 	return hex;
-}
-
-PG_FUNCTION_INFO_V1(verist_canonical_json);
-
-/* SQL: verist_canonical_json(value jsonb) returns text */
-Datum
-verist_canonical_json(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *value;
-	StringInfoData buf;
-	text	   *result;
-
-	VeristRequireArg(fcinfo, 0, "value");
-	value = PG_GETARG_JSONB_P(0);
-
-	initStringInfo(&buf);
-	CanonContainer(&buf, &value->root, VERIST_CANON_JS);
-	/* The text is UTF-8; hand it back in the database encoding. */
-	result = cstring_to_text(pg_any_to_server(buf.data, buf.len, PG_UTF8));
-	PG_RETURN_TEXT_P(result);
-}
-
-PG_FUNCTION_INFO_V1(verist_dedupe_key);
-
-/* SQL: verist_dedupe_key(workflow_id, run_id, step_id, command jsonb) returns text */
-Datum
-verist_dedupe_key(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *command;
-
-	VeristRequireArg(fcinfo, 0, "workflow_id");
-	VeristRequireArg(fcinfo, 1, "run_id");
-	VeristRequireArg(fcinfo, 2, "step_id");
-	VeristRequireArg(fcinfo, 3, "command");
-	command = PG_GETARG_JSONB_P(3);
-
-	PG_RETURN_TEXT_P(cstring_to_text(
-		VeristDedupeKey(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-						text_to_cstring(PG_GETARG_TEXT_PP(1)),
-						text_to_cstring(PG_GETARG_TEXT_PP(2)),
-						&command->root, NULL)));
 }

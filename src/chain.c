@@ -1,6 +1,8 @@
 /*
  * chain.c
- *		The tamper-evident event log: a hash chain per run (verist 0.2.0).
+ *		The tamper-evident event log: the format of a run's hash chain, and
+ *		how a commit extends it (verist 0.2.0).  Reading and verifying the
+ *		chain is audit.c's.
  *
  * Each event of a run carries a gapless sequence number (1, 2, ...) and
  *
@@ -12,82 +14,29 @@
  *   {"llmTrace", "payload", "runId", "seq", "stepId", "ts", "type",
  *    "workflowId"}
  *
- * printed by the canonicaliser of SPEC 4 (so these keys appear in exactly
- * that order), with ts the event's created_at in microseconds since the Unix
+ * printed in the chain's form of canonical JSON (canonical.h; these keys
+ * appear in exactly that order), with ts the event's created_at in microseconds since the Unix
  * epoch (a JSON number: a double, like every number there) and SQL NULL
  * printed as JSON null.  The genesis hash of a run is
  * hex(SHA-256(canonical({"chain": "verist/1", "runId", "workflowId"}))).
  *
  * The run's chain head (its last sequence number and hash) is kept on its
  * verist_state row, so extending the chain reads nothing but that row.
- * Verification walks a run's events in sequence order with a cursor, in a
- * memory context reset per batch, and stops at the first break.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "common/sha2.h"
-#include "funcapi.h"
 #include "utils/array.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
-#include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
+#include "args.h"
+#include "canonical.h"
+#include "chain.h"
 #include "errors.h"
-#include "verist.h"
+#include "plans.h"
 
-#define CHAIN_FETCH 1000		/* events read per cursor fetch */
 #define CHAIN_NAME "verist/1"	/* names the format inside the genesis hash */
-
-/* The outcome of checking one run. */
-typedef struct ChainCheck
-{
-	bool		any_event;		/* the run has at least one event row */
-	int64		checked;		/* events whose hash was recomputed and matched */
-	int32		broken_seq;		/* first sequence that breaks; -1 when intact */
-	const char *reason;			/* why it breaks; NULL when intact */
-} ChainCheck;
-
-/* Columns of chain_events, by position. */
-enum
-{
-	EV_SEQ = 1,
-	EV_HASH,
-	EV_STEP_ID,
-	EV_TYPE,
-	EV_PAYLOAD,
-	EV_LLM_TRACE,
-	EV_CREATED_AT
-};
-
-static VeristQuery chain_events = {
-	"SELECT e.seq, e.hash, e.step_id, e.type, e.payload, e.llm_trace, e.created_at"
-	" FROM @extschema@.verist_events AS e"
-	" WHERE e.workflow_id OPERATOR(pg_catalog.=) $1"
-	" AND e.run_id OPERATOR(pg_catalog.=) $2"
-	" ORDER BY e.seq, e.id",
-	2, {TEXTOID, TEXTOID}
-};
-
-static VeristQuery chain_head = {
-	"SELECT s.chain_seq, s.chain_hash FROM @extschema@.verist_state AS s"
-	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
-	" AND s.run_id OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
-};
-
-static VeristQuery chain_runs = {
-	"SELECT r.workflow_id, r.run_id, s.chain_seq, s.chain_hash"
-	" FROM (SELECT workflow_id, run_id FROM @extschema@.verist_state"
-	"       UNION SELECT workflow_id, run_id FROM @extschema@.verist_events) AS r"
-	" LEFT JOIN @extschema@.verist_state AS s"
-	"   ON s.workflow_id OPERATOR(pg_catalog.=) r.workflow_id"
-	"  AND s.run_id OPERATOR(pg_catalog.=) r.run_id"
-	" ORDER BY r.workflow_id, r.run_id",
-	0, {0}
-};
 
 /* Append a text value as a JSON string. */
 static void
@@ -123,8 +72,8 @@ VeristChainGenesis(text *workflow_id, text *run_id, char *hex, pg_cryptohash_ctx
 }
 
 /* Is a text exactly VERIST_HASH_HEX_LEN lowercase hex digits? */
-static bool
-IsHashHex(text *t)
+bool
+VeristIsHashHex(text *t)
 {
 	const char *p = VARDATA_ANY(t);
 
@@ -183,7 +132,6 @@ void
 VeristChainHashParts(const char *prev, int64 first_seq, int n, const VeristChainParts *parts,
 					 char (*hashes)[VERIST_HASH_HEX_LEN + 1], pg_cryptohash_ctx *ctx)
 {
-	static const char digits[] = "0123456789abcdef";
 	const char *before = prev;
 
 	for (int i = 0; i < n; i++)
@@ -199,11 +147,7 @@ VeristChainHashParts(const char *prev, int64 first_seq, int n, const VeristChain
 			pg_cryptohash_update(ctx, (const uint8 *) parts[i].tail, parts[i].taillen) < 0 ||
 			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
 			elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(ctx));
-		for (int j = 0; j < PG_SHA256_DIGEST_LENGTH; j++)
-		{
-			hashes[i][2 * j] = digits[digest[j] >> 4];
-			hashes[i][2 * j + 1] = digits[digest[j] & 0xf];
-		}
+		hex_encode((const char *) digest, sizeof(digest), hashes[i]);
 		hashes[i][VERIST_HASH_HEX_LEN] = '\0';
 		before = hashes[i];
 	}
@@ -320,7 +264,7 @@ verist_chain_extend(PG_FUNCTION_ARGS)
 					  &heads, NULL, &n);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
 					  &tails, NULL, &ntails);
-	if (!IsHashHex(prev) || n != ntails || prev_seq < 0)
+	if (!VeristIsHashHex(prev) || n != ntails || prev_seq < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid chain extension"),
@@ -353,362 +297,4 @@ verist_chain_extend(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text(hashes[n - 1]));
 	}
 	PG_RETURN_TEXT_P(prev);
-}
-
-/* A jsonb column of the current row as a container, or NULL. */
-static JsonbContainer *
-ColumnJsonb(HeapTuple row, TupleDesc desc, int column)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(row, desc, column, &isnull);
-
-	return isnull ? NULL : &DatumGetJsonbP(d)->root;
-}
-
-/* A text column of the current row (never NULL in verist's tables). */
-static text *
-ColumnText(HeapTuple row, TupleDesc desc, int column)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(row, desc, column, &isnull);
-
-	return isnull ? cstring_to_text("") : DatumGetTextPP(d);
-}
-
-/* Record the first break of a run, once. */
-static void
-Break(ChainCheck *check, int32 seq, const char *reason)
-{
-	if (check->reason == NULL)
-	{
-		check->broken_seq = seq;
-		check->reason = reason;
-	}
-}
-
-/*
- * Check one event row against the chain so far; on success advance prev and
- * the expected sequence.  Returns false at the first break.
- */
-static bool
-CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
-			  char *prev, int32 *expected, ChainCheck *check, pg_cryptohash_ctx *sha)
-{
-	VeristChainEvent ev;
-	bool		isnull;
-	char		hex[VERIST_HASH_HEX_LEN + 1];
-	char	   *stored;
-
-	ev.seq = DatumGetInt32(SPI_getbinval(row, desc, EV_SEQ, &isnull));
-	if (isnull || ev.seq > *expected)
-	{
-		Break(check, *expected, "missing event");
-		return false;
-	}
-	if (ev.seq < *expected)
-	{
-		Break(check, ev.seq, "duplicate sequence");
-		return false;
-	}
-	ev.workflow_id = wf;
-	ev.run_id = run;
-	ev.step_id = ColumnText(row, desc, EV_STEP_ID);
-	ev.type = ColumnText(row, desc, EV_TYPE);
-	ev.payload = ColumnJsonb(row, desc, EV_PAYLOAD);
-	ev.trace = ColumnJsonb(row, desc, EV_LLM_TRACE);
-	ev.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, EV_CREATED_AT, &isnull));
-	VeristChainEventHash(prev, &ev, hex, sha);
-
-	stored = SPI_getvalue(row, desc, EV_HASH);
-	if (stored == NULL || strcmp(stored, hex) != 0)
-	{
-		Break(check, ev.seq, "hash mismatch");
-		return false;
-	}
-	memcpy(prev, hex, VERIST_HASH_HEX_LEN + 1);
-	(*expected)++;
-	check->checked++;
-	return true;
-}
-
-/*
- * Recompute the chain of one run and compare it with the stored hashes and
- * the head on its state row (head_hash NULL: the state row is missing).
- */
-static void
-CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck *check)
-{
-	Datum		values[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
-	MemoryContext batch_cxt;
-	MemoryContext old;
-	Portal		portal;
-	char		prev[VERIST_HASH_HEX_LEN + 1];
-	int32		expected = 1;
-	bool		going = true;
-	pg_cryptohash_ctx *sha;
-
-	check->any_event = false;
-	check->checked = 0;
-	check->broken_seq = -1;
-	check->reason = NULL;
-	sha = pg_cryptohash_create(PG_SHA256);
-	VeristChainGenesis(wf, run, prev, sha);
-
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "verist chain batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open(NULL, VeristPlan(&chain_events), values, NULL, true);
-	while (going)
-	{
-		SPI_cursor_fetch(portal, true, CHAIN_FETCH);
-		if (SPI_processed == 0)
-			break;
-		check->any_event = true;
-		old = MemoryContextSwitchTo(batch_cxt);
-		for (uint64 i = 0; i < SPI_processed && going; i++)
-			going = CheckEventRow(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								  wf, run, prev, &expected, check, sha);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	MemoryContextDelete(batch_cxt);
-	pg_cryptohash_free(sha);
-
-	if (!going)
-		return;
-	if (head_hash == NULL)
-		Break(check, 1, "state row missing");
-	else if (head_seq < check->checked)
-		Break(check, head_seq + 1, "event beyond chain head");
-	else if (head_seq > check->checked)
-		Break(check, (int32) check->checked + 1, "missing event");
-	else if (strcmp(head_hash, prev) != 0)
-		Break(check, head_seq, "chain head mismatch");
-}
-
-/*
- * Fetch a run's chain head; false if the run has no state row.  The hash is
- * copied into cxt, so that it can outlive SPI_finish.
- */
-static bool
-ReadHead(Datum *ids, int32 *seq, char **hash, MemoryContext cxt)
-{
-	bool		isnull;
-	char	   *value;
-
-	if (VeristExecute(&chain_head, ids, NULL, true, 1) == 0)
-		return false;
-	*seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	*hash = value ? MemoryContextStrdup(cxt, value) : NULL;
-	return true;
-}
-
-/* Fill three result columns: events_checked, first_broken_seq, reason. */
-static void
-CheckColumns(const ChainCheck *check, Datum *values, bool *nulls)
-{
-	values[0] = Int64GetDatum(check->checked);
-	nulls[0] = false;
-	values[1] = Int32GetDatum(check->broken_seq);
-	nulls[1] = (check->broken_seq < 0);
-	values[2] = check->reason ? CStringGetTextDatum(check->reason) : (Datum) 0;
-	nulls[2] = (check->reason == NULL);
-}
-
-/* Raise not_found for a run with neither a state row nor events. */
-static void
-RaiseRunNotFound(text *wf, text *run)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_NOT_FOUND),
-			 errmsg("run \"%s\" of workflow \"%s\" does not exist",
-					text_to_cstring(run), text_to_cstring(wf))));
-}
-
-PG_FUNCTION_INFO_V1(verist_verify_run);
-
-/*
- * SQL: verist_verify_run(workflow_id, run_id, OUT valid, OUT events_checked,
- *						  OUT first_broken_seq, OUT reason)
- */
-Datum
-verist_verify_run(PG_FUNCTION_ARGS)
-{
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	Datum		ids[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
-	TupleDesc	desc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-	ChainCheck	check;
-	int32		head_seq = 0;
-	char	   *head_hash = NULL;
-	HeapTuple	result;
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &head_seq, &head_hash, CurrentMemoryContext))
-		head_hash = NULL;
-	CheckRun(wf, run, head_seq, head_hash, &check);
-	VeristFinish();
-
-	/* Neither a state row nor an event: there is no such run. */
-	if (head_hash == NULL && !check.any_event)
-		RaiseRunNotFound(wf, run);
-
-	values[0] = BoolGetDatum(check.reason == NULL);
-	CheckColumns(&check, values + 1, nulls + 1);
-	result = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
-	PG_RETURN_DATUM(HeapTupleGetDatum(result));
-}
-
-PG_FUNCTION_INFO_V1(verist_verify_all);
-
-/*
- * SQL: verist_verify_all(OUT workflow_id, OUT run_id, OUT events_checked,
- *						  OUT first_broken_seq, OUT reason) returns setof record
- *
- * Checks every run that has a state row or an event, one at a time, and
- * returns the broken ones.  Memory stays bounded: runs come from a cursor and
- * each run's work happens in a context reset before the next.
- */
-Datum
-verist_verify_all(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext run_cxt;
-	Portal		portal;
-
-	InitMaterializedSRF(fcinfo, 0);
-	VeristConnect(fcinfo);
-	run_cxt = AllocSetContextCreate(CurrentMemoryContext, "verist verify run",
-									ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open(NULL, VeristPlan(&chain_runs), NULL, NULL, true);
-	for (;;)
-	{
-		SPITupleTable *runs;
-
-		SPI_cursor_fetch(portal, true, 100);
-		if (SPI_processed == 0)
-			break;
-		runs = SPI_tuptable;
-		for (uint64 i = 0; i < runs->numvals; i++)
-		{
-			HeapTuple	row = runs->vals[i];
-			MemoryContext old = MemoryContextSwitchTo(run_cxt);
-			bool		isnull;
-			text	   *wf = DatumGetTextPCopy(SPI_getbinval(row, runs->tupdesc, 1, &isnull));
-			text	   *run = DatumGetTextPCopy(SPI_getbinval(row, runs->tupdesc, 2, &isnull));
-			int32		head_seq = DatumGetInt32(SPI_getbinval(row, runs->tupdesc, 3, &isnull));
-			char	   *head_hash = SPI_getvalue(row, runs->tupdesc, 4);
-			ChainCheck	check;
-
-			CheckRun(wf, run, isnull ? 0 : head_seq, head_hash, &check);
-			if (check.reason != NULL)
-			{
-				Datum		values[5];
-				bool		nulls[5] = {false, false, false, false, false};
-
-				values[0] = PointerGetDatum(wf);
-				values[1] = PointerGetDatum(run);
-				CheckColumns(&check, values + 2, nulls + 2);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(run_cxt);
-			CHECK_FOR_INTERRUPTS();
-		}
-		SPI_freetuptable(runs);
-	}
-	SPI_cursor_close(portal);
-	VeristFinish();
-	return (Datum) 0;
-}
-
-PG_FUNCTION_INFO_V1(verist_run_digest);
-
-/* SQL: verist_run_digest(workflow_id, run_id, OUT seq, OUT hash) */
-Datum
-verist_run_digest(PG_FUNCTION_ARGS)
-{
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	Datum		ids[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
-	TupleDesc	desc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	int32		seq;
-	char	   *hash;
-	MemoryContext caller = CurrentMemoryContext;
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &seq, &hash, caller))
-		RaiseRunNotFound(wf, run);
-	VeristFinish();
-	/* built after SPI_finish, from the copy: SPI's memory is gone */
-	values[0] = Int32GetDatum(seq);
-	values[1] = hash ? CStringGetTextDatum(hash) : (Datum) 0;
-	nulls[1] = (hash == NULL);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
-}
-
-PG_FUNCTION_INFO_V1(verist_chain_genesis);
-
-/* SQL: verist_chain_genesis(workflow_id, run_id) returns text */
-Datum
-verist_chain_genesis(PG_FUNCTION_ARGS)
-{
-	char		hex[VERIST_HASH_HEX_LEN + 1];
-
-	VeristChainGenesis(VeristIdArg(fcinfo, 0, "workflow_id"),
-					   VeristIdArg(fcinfo, 1, "run_id"), hex, NULL);
-	PG_RETURN_TEXT_P(cstring_to_text(hex));
-}
-
-PG_FUNCTION_INFO_V1(verist_event_hash);
-
-/*
- * SQL: verist_event_hash(prev_hash, workflow_id, run_id, step_id, type,
- *						  payload, llm_trace, seq, created_at) returns text
- */
-Datum
-verist_event_hash(PG_FUNCTION_ARGS)
-{
-	text	   *prev = VeristTextArg(fcinfo, 0, "prev_hash");
-	VeristChainEvent ev;
-	char		hex[VERIST_HASH_HEX_LEN + 1];
-
-	if (!IsHashHex(prev))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"prev_hash\" must be %d lowercase hex characters",
-						VERIST_HASH_HEX_LEN)));
-	ev.workflow_id = VeristIdArg(fcinfo, 1, "workflow_id");
-	ev.run_id = VeristIdArg(fcinfo, 2, "run_id");
-	ev.step_id = VeristIdArg(fcinfo, 3, "step_id");
-	ev.type = VeristTextArg(fcinfo, 4, "type");
-	if (VARSIZE_ANY_EXHDR(ev.type) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"type\" must not be empty")));
-	ev.payload = PG_ARGISNULL(5) ? NULL : &PG_GETARG_JSONB_P(5)->root;
-	ev.trace = PG_ARGISNULL(6) ? NULL : &PG_GETARG_JSONB_P(6)->root;
-	VeristRequireArg(fcinfo, 7, "seq");
-	ev.seq = PG_GETARG_INT32(7);
-	VeristRequireArg(fcinfo, 8, "created_at");
-	ev.created_at = PG_GETARG_TIMESTAMPTZ(8);
-	if (TIMESTAMP_NOT_FINITE(ev.created_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"created_at\" must be finite")));
-
-	VeristChainEventHash(VARDATA_ANY(prev), &ev, hex, NULL);
-	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }

@@ -1,6 +1,6 @@
 /*
  * commit.c
- *		verist_commit: one step of a run, all or nothing (SPEC 3).
+ *		verist_commit: one step of a run, all or nothing (README "The commit").
  *
  * A commit first validates everything and computes every dedupe key in
  * memory, so bad input fails before any write.  Then it runs one statement per
@@ -35,7 +35,15 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "args.h"
+#include "canonical.h"
+#include "chain.h"
 #include "errors.h"
+#include "events.h"
+#include "jsonb_util.h"
+#include "outbox.h"
+#include "plans.h"
+#include "shapes.h"
 #include "verist.h"
 
 /* The events of a commit, as parallel arrays for one INSERT. */
@@ -344,7 +352,7 @@ CheckDuplicates(KeyedCommand *keyed, int count)
 
 /*
  * Validate the commands argument, compute their dedupe keys and route them
- * (SPEC 3 step 5): find the blocking command, and decide which commands go to
+ * (README "Routing"): find the blocking command, and decide which commands go to
  * the outbox with which status.
  */
 static void
@@ -434,17 +442,6 @@ RaiseVersionMismatch(Commit *c, int32 actual)
 			 errhint("Load the run again and retry the step against its current version.")));
 }
 
-/* Raise not_found for the commit's run. */
-static void
-RaiseRunMissing(Commit *c)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_NOT_FOUND),
-			 errmsg("run \"%s\" of workflow \"%s\" does not exist",
-					text_to_cstring(c->run), text_to_cstring(c->wf)),
-			 errhint("Create a run by committing with expected version 0.")));
-}
-
 /* No row moved: tell a stale version from a missing run, and raise. */
 static void
 RaiseNotMoved(Commit *c)
@@ -453,7 +450,8 @@ RaiseNotMoved(Commit *c)
 	bool		isnull;
 
 	if (VeristExecute(&state_version, ids, NULL, false, 1) == 0)
-		RaiseRunMissing(c);
+		VeristRaiseRunMissing(c->wf, c->run,
+							  "Create a run by committing with expected version 0.");
 	RaiseVersionMismatch(c, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														SPI_tuptable->tupdesc, 1, &isnull)));
 }
@@ -644,7 +642,7 @@ InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 }
 
 /*
- * The commit of SPEC 3, for both entry points: validate and prepare
+ * The commit of README "The commit", for both entry points: validate and prepare
  * everything, then write state, block, events and commands.
  */
 static Datum

@@ -1,6 +1,7 @@
 /*
  * errors.h
- *		SQLSTATEs of verist, one per StorageError {code, reason}.
+ *		SQLSTATEs of verist, one per StorageError {code, reason}, and the
+ *		errors raised from more than one place.
  *
  * All live in the class "VR", which no standard SQLSTATE uses, so a driver can
  * branch on the code alone.  The third character tells the TypeScript code:
@@ -9,6 +10,8 @@
  */
 #ifndef VERIST_ERRORS_H
 #define VERIST_ERRORS_H
+
+#include "postgres.h"
 
 #include "utils/elog.h"
 
@@ -25,5 +28,9 @@
 #define ERRCODE_VERIST_STANDBY				MAKE_SQLSTATE('V','R','R','0','1')
 /* Not a StorageError: a write the append-only event log refuses. */
 #define ERRCODE_VERIST_APPEND_ONLY			MAKE_SQLSTATE('V','R','A','0','1')
+
+/* errors.c */
+extern void VeristRaiseRunMissing(text *workflow_id, text *run_id, const char *hint)
+			pg_attribute_noreturn();
 
 #endif							/* VERIST_ERRORS_H */

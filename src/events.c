@@ -42,8 +42,11 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 
+#include "args.h"
+#include "compat.h"
 #include "errors.h"
-#include "verist.h"
+#include "events.h"
+#include "plans.h"
 
 /* locktag_field4 of floor locks: keeps them apart from pg_advisory_lock's 1 and 2. */
 #define VERIST_FLOOR_TAG 0x5652
@@ -119,7 +122,7 @@ VeristEventsWriterFloor(void)
 {
 	int64		k;
 
-	if (floor_tag_set && LockHeldByMe(&floor_tag, ShareLock))
+	if (floor_tag_set && VeristLockHeldByMe(&floor_tag, ShareLock))
 		return;
 
 	k = EventsSequenceLastValue();
@@ -182,7 +185,7 @@ verist_read_events(PG_FUNCTION_ARGS)
 				 errdetail("The hold-back bound needs a snapshot taken after it is computed."),
 				 errhint("Call verist_read_events in a READ COMMITTED transaction.")));
 
-	VeristBeginSetResult(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
 	VeristConnect(fcinfo);
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int64GetDatum(EventsSafeBound());

@@ -31,7 +31,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-#include "verist.h"
+#include "plans.h"
 
 static Oid	verist_schema_oid = InvalidOid;
 static char *verist_schema_name = NULL; /* in TopMemoryContext */
@@ -231,16 +231,6 @@ VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
 	return inserted;
 }
 
-/*
- * Start a set-returning call in materialize mode.  Call before SPI_connect,
- * so the tuplestore lives in the per-query context and outlives SPI_finish.
- */
-void
-VeristBeginSetResult(FunctionCallInfo fcinfo)
-{
-	InitMaterializedSRF(fcinfo, 0);
-}
-
 /* Append every row the last statement returned to the set result. */
 void
 VeristStoreRows(FunctionCallInfo fcinfo)
@@ -249,6 +239,22 @@ VeristStoreRows(FunctionCallInfo fcinfo)
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+}
+
+/*
+ * The whole of a set-returning read: run a read-only statement and return
+ * the rows it finds.  The tuplestore is made before SPI_connect, in the
+ * per-query context, so it outlives SPI_finish.
+ */
+Datum
+VeristReturnRows(FunctionCallInfo fcinfo, VeristQuery *query, Datum *values)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	VeristConnect(fcinfo);
+	VeristExecute(query, values, NULL, true, 0);
+	VeristStoreRows(fcinfo);
+	VeristFinish();
+	return (Datum) 0;
 }
 
 /*

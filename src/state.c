@@ -8,8 +8,9 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
+#include "args.h"
 #include "errors.h"
-#include "verist.h"
+#include "plans.h"
 
 static VeristQuery state_load = {
 	"SELECT s.* FROM @extschema@.verist_state AS s"
@@ -42,17 +43,11 @@ PG_FUNCTION_INFO_V1(verist_load);
 Datum
 verist_load(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
+	Datum		ids[2];
 
-	values[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
-	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
-
-	VeristBeginSetResult(fcinfo);
-	VeristConnect(fcinfo);
-	VeristExecute(&state_load, values, NULL, true, 1);
-	VeristStoreRows(fcinfo);
-	VeristFinish();
-	return (Datum) 0;
+	ids[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
+	ids[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
+	return VeristReturnRows(fcinfo, &state_load, ids);
 }
 
 PG_FUNCTION_INFO_V1(verist_effective_state);
@@ -77,7 +72,7 @@ verist_effective_state(PG_FUNCTION_ARGS)
 	}
 	VeristFinish();
 
-	/* A missing run has no state: NULL, as the SPEC's signature says. */
+	/* A missing run has no state: NULL, as its signature says. */
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -98,11 +93,7 @@ verist_set_overlay(PG_FUNCTION_ARGS)
 
 	VeristConnect(fcinfo);
 	if (VeristExecute(&state_overlay, values, NULL, false, 0) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_NOT_FOUND),
-				 errmsg("run \"%s\" of workflow \"%s\" does not exist",
-						text_to_cstring(run), text_to_cstring(wf)),
-				 errhint("An overlay corrects an existing run; commit the run first.")));
+		VeristRaiseRunMissing(wf, run, "An overlay corrects an existing run; commit the run first.");
 	result = VeristReturnRow(fcinfo, SPI_tuptable->vals[0]);
 	VeristFinish();
 	PG_RETURN_DATUM(result);

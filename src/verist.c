@@ -4,17 +4,15 @@
  *
  * verist keeps the whole storage contract of a Verist workflow in the
  * database: one SQL call commits a step's output, its events and its commands.
- * The work is split by concern: commit.c (the commit), state.c (reading runs
- * and overlays), blocks.c (review/suspend gates), outbox.c (dispatch),
- * canonical.c (canonical JSON and dedupe keys), validate.c (input shapes),
- * chain.c (the hash chain of the audit log), events.c (the append-only
- * guard and gap-free reading) and plans.c (SPI statements).
+ * The work is split by concern; README "Layout" names each file's job and
+ * the way the dependencies run.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "plans.h"
 #include "verist.h"
 
 PG_MODULE_MAGIC;

@@ -36,3 +36,14 @@ psycopg_python() {
     done
     return 1
 }
+
+# Count pg_regress results in a file: "PASSED FAILED".  PostgreSQL 15 prints
+# "test NAME ... ok" / "... FAILED"; 16 and later print TAP, "ok N - NAME" /
+# "not ok N - NAME".  Both are counted, so a newer server's run is not read as
+# having run nothing.
+regress_counts() {
+    local p f
+    p=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' "$1")
+    f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$1")
+    echo "$p $f"
+}

@@ -38,8 +38,8 @@ verify() {   # verify DIR EXPECT_RC LABEL [GREP]: run the auditor's script on an
 
 # The canonicaliser of the script agrees with the JavaScript vectors.
 "$PY" test/audit/verify_chain.py --vectors test/vectors/dedupe_keys.jsonl | sed 's/^/# /'
-[ "${PIPESTATUS[0]}" -eq 0 ] && ok "verify_chain.py canonical JSON matches the SPEC 4 vectors" \
-                             || notok "verify_chain.py canonical JSON matches the SPEC 4 vectors"
+[ "${PIPESTATUS[0]}" -eq 0 ] && ok "verify_chain.py canonical JSON matches the dedupe-key vectors" \
+                             || notok "verify_chain.py canonical JSON matches the dedupe-key vectors"
 
 # Runs with everything the hash must cover: unicode, escapes, numbers at the
 # edges of double precision, nested payloads, traces, many commits.

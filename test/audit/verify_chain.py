@@ -218,7 +218,7 @@ def verify(events, heads, anchors=()):
 
 
 def check_vectors(path):
-    """Check canonical() against the JavaScript test vectors of SPEC 4."""
+    """Check canonical() against the JavaScript test vectors of README "Dedupe keys"."""
     bad = 0
     with open(path, encoding="utf-8") as f:
         for line in f:

@@ -3,7 +3,7 @@
 Hostile-input fuzzer for every verist SQL function.
 
 It generates calls to the 21 SQL functions of verist 0.3.0 -- valid ones drawn
-from a model of the database and the shapes of SPEC 3a, and their mutations: deep nesting,
+from a model of the database and the shapes of README "Shapes", and their mutations: deep nesting,
 huge strings and arrays, every JSON type in every position, unicode, numbers
 at the edges of double precision, NULLs, wrong types cast from text, empty and
 huge ids, bad versions, intervals and id arrays -- runs them, and checks:
@@ -25,13 +25,13 @@ huge ids, bad versions, intervals and id arrays -- runs them, and checks:
            verist_chain_extend (a run's 2^31 events);
   nowrite  a failed call changes no row.  Rows a failed call wrote are
            always rolled back, so comparing tables could only ever pass; what
-           can go wrong is the order (SPEC 3.1, 7: validate everything before
-           the first write).  So every row write is counted by a BEFORE ROW
+           can go wrong is the order (README "The commit": validate everything
+           before the first write).  So every row write is counted by a BEFORE ROW
            trigger feeding a sequence, which a rollback does not rewind, and a
            call refused as bad input (VRS01, 22xxx, 54001) must not have
            written a single row, even one the rollback removed.  A conflict
-           (VRC*, VRN01) may be found mid-write; SPEC 3 lets it abort the call;
-  refuse   input the SPEC calls bad (NULL or empty required arguments,
+           (VRC*, VRN01) may be found mid-write; README "The commit" lets it abort the call;
+  refuse   input the contract calls bad (NULL or empty required arguments,
            non-objects, unknown keys, two blocking commands, duplicate
            commands, text JSON.parse rejects ...) is refused with VRS01 (or
            a 22xxx / 54001 raised on the way in), never accepted, never
@@ -252,14 +252,14 @@ def lit(s):
 
 
 class Case:
-    """One call: its SQL, what the SPEC says about it, and what happened."""
+    """One call: its SQL, what the contract says about it, and what happened."""
     __slots__ = ("fn", "sql", "bad", "oracle", "check", "deep", "code", "result", "message",
                  "writes", "ms", "origin")
 
     def __init__(self, fn, sql, bad=None, oracle=None, check=None):
         self.fn = fn
         self.sql = sql
-        self.bad = bad          # why the SPEC says the call must fail, or None
+        self.bad = bad          # why the contract says the call must fail, or None
         self.oracle = oracle    # ("canon"|"dedupe", json text, ids) for the cross-check
         self.check = check      # ("rows", limit): at most limit rows returned
         self.deep = False       # carries absurd nesting: 54001 is an acceptable answer
@@ -276,20 +276,21 @@ _PUBLIC_CALL = re.compile(r"public\.verist_\w+\(")
 def call_arglist(sql, fn):
     """
     "SELECT a, b, ..." for the arguments of the first call of a function
-    public.verist_* in a statement, found by matching parentheses outside
-    string literals; None when there is no such call.
+    public.verist_* in a statement (named notation "name => a" stripped),
+    found by matching parentheses outside string literals; None when there is
+    no such call.
     """
     m = _PUBLIC_CALL.search(sql)
     if m is None:
         return None
-    start, head = m.start(), m.group(0)
-    i = start + len(head)
-    depth, quoted = 1, False
+    args, cur = [], []
+    i, depth, quoted = m.end(), 1, False
     while i < len(sql):
         c = sql[i]
         if quoted:
             if c == "'":
                 if i + 1 < len(sql) and sql[i + 1] == "'":
+                    cur.append(c)
                     i += 1
                 else:
                     quoted = False
@@ -300,10 +301,19 @@ def call_arglist(sql, fn):
         elif c == ")":
             depth -= 1
             if depth == 0:
-                inner = sql[start + len(head):i]
-                return "SELECT " + inner if inner.strip() else None
+                args.append("".join(cur))
+                break
+        elif c == "," and depth == 1:
+            args.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(c)
         i += 1
-    return None
+    else:
+        return None
+    args = [re.sub(r"^\s*\w+\s*=>\s*", "", a) for a in args if a.strip()]
+    return "SELECT " + ", ".join(args) if args else None
 
 
 class Model:
@@ -418,7 +428,7 @@ class CaseGen:
     def interval_arg(self, name, bad, rule="positive", usual=("30 seconds", "5 minutes")):
         """
         An interval argument.  rule "positive": zero and negative ones are bad
-        (lease_duration, base_delay, max_delay: not in SPEC 7's list, but
+        (lease_duration, base_delay, max_delay: not in the contract's list, but
         verist refuses them, README "Errors"); "nonnegative": negative ones
         are bad (older_than).
         """
@@ -466,7 +476,7 @@ class CaseGen:
     def jsonb(self, value, name, bad, kind=None, reasons=()):
         """
         A jsonb argument from a tree; sometimes NULL, corrupt or absurd.
-        reasons: what makes the tree bad input (SPEC 3a); they go to bad only
+        reasons: what makes the tree bad input (README "Shapes"); they go to bad only
         if the tree is what is sent.  With kind ("object" or "array"), a value
         of another JSON type is bad input too.
         """
@@ -542,7 +552,7 @@ class CaseGen:
             return t
         return self.g.value(2)
 
-    # -- valid shapes (SPEC 3a) ----------------------------------------------
+    # -- valid shapes (README "Shapes") ----------------------------------------------
 
     def nonempty(self):
         s = self.g.string(16)
@@ -606,10 +616,10 @@ class CaseGen:
             rng.shuffle(c.pairs)
         return c
 
-    # -- shapes the SPEC calls bad ---------------------------------------------
+    # -- shapes the contract calls bad ---------------------------------------------
 
     def bad_event(self):
-        """An event that breaks SPEC 3a, with the reason."""
+        """An event that breaks README "Shapes", with the reason."""
         rng = self.rng
         e = self.event()
         wrong = rng.choice([None, True, Num("1"), [], "s", Obj([("a", 1)])])
@@ -659,7 +669,7 @@ class CaseGen:
         return e.set("llmTrace", t), why
 
     def bad_command(self):
-        """A command that breaks the table of SPEC 3a, with the reason."""
+        """A command that breaks the table of README "Shapes", with the reason."""
         rng = self.rng
         kind = rng.choice(["invoke", "fanout", "emit", "review", "suspend"])
         c = self.command(kind)
@@ -756,7 +766,7 @@ class CaseGen:
         return Case("verist_commit", sql, "; ".join(bad) or None)
 
     def gen_events(self):
-        """The events argument of a commit, and what in it breaks the SPEC."""
+        """The events argument of a commit, and what in it breaks the contract."""
         rng = self.rng
         r = rng.random()
         if r < 0.005:
@@ -786,7 +796,7 @@ class CaseGen:
         return [c, twin]
 
     def gen_commands(self):
-        """The commands argument of a commit, and what in it breaks the SPEC."""
+        """The commands argument of a commit, and what in it breaks the contract."""
         rng = self.rng
         r = rng.random()
         if r < 0.005:
@@ -1419,7 +1429,7 @@ class Fuzzer:
                 if self.args.node and kind in ("canon", "dedupe"):
                     self.node_queue.append((case, texts[0], extra, kind))
         elif case.code == "VRS01" and want[0] == "text" and not want[2]:
-            # only numbers beyond the double range may be refused (SPEC 4)
+            # only numbers beyond the double range may be refused (README "Dedupe keys")
             self.fail("canon", case, "refused (%s) a value JavaScript canonicalises" % case.message)
 
     def flush_node(self):

@@ -30,4 +30,14 @@ LANGUAGE sql AS $$
         (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_outbox t),
         (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_blocks t)))
 $$;
+-- Empty every verist table and restart its ids, so that what a file shows
+-- does not depend on the files run before it.
+CREATE OR REPLACE PROCEDURE verist_test_reset()
+LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER TABLE verist_events DISABLE TRIGGER USER;
+    TRUNCATE verist_state, verist_events, verist_outbox, verist_blocks RESTART IDENTITY;
+    ALTER TABLE verist_events ENABLE TRIGGER USER;
+END
+$$;
 RESET client_min_messages;

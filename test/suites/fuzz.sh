@@ -8,7 +8,7 @@
 # test/fuzz/upgrade_fuzz.py: a 0.1.0 database fed generated events must
 # upgrade to the current version with every chain verifying.
 #
-#   default          100,000 calls (about 3 minutes on 2 cores)
+#   default          60,000 calls (about 2.5 minutes on 2 cores)
 #   VERIST_LONG=1    300,000 calls
 #   FUZZ_COUNT / FUZZ_SEED / FUZZ_PORT override
 #
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 . test/fuzz/cluster.sh
 
 if [ "${VERIST_LONG:-0}" = 1 ]; then count=${FUZZ_COUNT:-300000}
-else count=${FUZZ_COUNT:-100000}; fi
+else count=${FUZZ_COUNT:-60000}; fi
 seed=${FUZZ_SEED:-$RANDOM}
 outdir=test/out/fuzz
 rm -rf "$outdir"; mkdir -p "$outdir"

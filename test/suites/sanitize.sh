@@ -5,7 +5,7 @@
 # cluster with libasan preloaded, requires a server log free of sanitizer
 # reports, and proves the sanitizers were live with two planted bugs.
 #
-#   default          50,000 fuzz calls, under 2 minutes in all
+#   default          30,000 fuzz calls, under 2 minutes in all
 #   VERIST_LONG=1    200,000 fuzz calls
 #   SANITIZE_FUZZ_COUNT / SANITIZE_FUZZ_SEED / SANITIZE_PORT override
 #

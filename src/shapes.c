@@ -1,21 +1,19 @@
 /*
- * validate.c
- *		Checks of every argument against the shapes of SPEC 3a and 7.
+ * shapes.c
+ *		The shapes of what a Verist step returns: its events and the five
+ *		kernel command types (README "Shapes").
  *
  * Each check raises serialization_error (VRS01) with a message that names the
- * argument, and runs before the first write, so bad input never leaves a
- * partial commit behind.
+ * event or command by its index, and runs before the first write, so bad
+ * input never leaves a partial commit behind.
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "utils/builtins.h"
-#include "utils/numeric.h"
-#include "utils/timestamp.h"
-
 #include "errors.h"
-#include "verist.h"
+#include "jsonb_util.h"
+#include "shapes.h"
 
 /* Kinds of value a field of an event, trace or command must hold. */
 typedef enum FieldKind
@@ -76,181 +74,9 @@ static const FieldSpec trace_fields[MAX_FIELDS] = {
 	{"durationMs", FIELD_DURATION, true},
 };
 
-/* Raise serialization_error if argument argno is NULL. */
-void
-VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must not be null", name)));
-}
-
-/* Fetch a required text argument, of any length. */
-text *
-VeristTextArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	VeristRequireArg(fcinfo, argno, name);
-	return PG_GETARG_TEXT_PP(argno);
-}
-
-/*
- * Fetch a required, non-empty text argument (an id or owner) of at most
- * VERIST_MAX_ID_BYTES: ids are index keys, up to three of them in one index
- * entry, and a longer one would fail deep in a btree with "index row size"
- * after rows were written.
- */
-text *
-VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	text	   *t = VeristTextArg(fcinfo, argno, name);
-
-	if (VARSIZE_ANY_EXHDR(t) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must not be empty", name)));
-	if (VARSIZE_ANY_EXHDR(t) > VERIST_MAX_ID_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" is too long", name),
-				 errdetail("It has %d bytes; ids have at most %d.",
-						   (int) VARSIZE_ANY_EXHDR(t), VERIST_MAX_ID_BYTES)));
-	return t;
-}
-
-/* An interval as microseconds, months counted as 30 days (as extract(epoch) does). */
-double
-VeristIntervalMicros(const Interval *i)
-{
-	return (double) i->time + (double) i->day * USECS_PER_DAY +
-		(double) i->month * DAYS_PER_MONTH * USECS_PER_DAY;
-}
-
-/*
- * Fetch a required interval argument that is a duration to add to the clock
- * (a lease, a retry delay) and return it as microseconds.  It must be
- * positive and at most VERIST_MAX_INTERVAL_DAYS: anything longer could take
- * a timestamp beyond its range, which PostgreSQL reports as 22008 in the
- * middle of a call.
- */
-int64
-VeristDurationArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	Interval   *i;
-	double		us;
-
-	VeristRequireArg(fcinfo, argno, name);
-	i = PG_GETARG_INTERVAL_P(argno);
-	us = VeristIntervalMicros(i);
-	if (us <= 0 || us > (double) VERIST_MAX_INTERVAL_DAYS * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must be positive and at most 100 years", name),
-				 errdetail("The value given is %s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(i))))));
-	return (int64) us;
-}
-
-/* Fetch a required integer argument that must be at least 1 (a count, a limit). */
-int32
-VeristCountArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	int32		n;
-
-	VeristRequireArg(fcinfo, argno, name);
-	n = PG_GETARG_INT32(argno);
-	if (n < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must be at least 1", name),
-				 errdetail("The value given is %d.", n)));
-	return n;
-}
-
-/* Name the JSON type of a value, for error details. */
-const char *
-VeristJsonTypeName(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "string";
-		case jbvNumeric:
-			return "number";
-		case jbvBool:
-			return "boolean";
-		case jbvArray:
-			return "array";
-		case jbvObject:
-			return "object";
-		case jbvBinary:
-			if (JsonContainerIsObject(v->val.binary.data))
-				return "object";
-			return "array";
-		default:
-			return "unknown";
-	}
-}
-
-/* Name the JSON type of a whole jsonb datum. */
-static const char *
-JsonbRootTypeName(Jsonb *jb)
-{
-	JsonbValue	v;
-
-	if (JB_ROOT_IS_SCALAR(jb))
-	{
-		JsonbExtractScalar(&jb->root, &v);
-		return VeristJsonTypeName(&v);
-	}
-	return JB_ROOT_IS_OBJECT(jb) ? "object" : "array";
-}
-
-/* Fetch a required jsonb argument that must be an object. */
-Jsonb *
-VeristObjectArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	Jsonb	   *jb;
-
-	VeristRequireArg(fcinfo, argno, name);
-	jb = PG_GETARG_JSONB_P(argno);
-	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_OBJECT(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must be a JSON object", name),
-				 errdetail("The value given is a JSON %s.", JsonbRootTypeName(jb))));
-	return jb;
-}
-
-/* Fetch a required jsonb argument that must be an array. */
-Jsonb *
-VeristArrayArg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	Jsonb	   *jb;
-
-	VeristRequireArg(fcinfo, argno, name);
-	jb = PG_GETARG_JSONB_P(argno);
-	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_ARRAY(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
-				 errmsg("argument \"%s\" must be a JSON array", name),
-				 errdetail("The value given is a JSON %s.", JsonbRootTypeName(jb))));
-	return jb;
-}
-
-/* Look up one key of an object container; NULL when absent. */
-JsonbValue *
-VeristObjectField(JsonbContainer *object, const char *key)
-{
-	return getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
-}
-
 /* Is this value a string of at least one byte? */
-bool
-VeristIsNonEmptyString(const JsonbValue *v)
+static bool
+IsNonEmptyString(const JsonbValue *v)
 {
 	return v != NULL && v->type == jbvString && v->val.string.len > 0;
 }
@@ -271,7 +97,7 @@ FieldKindMatches(const JsonbValue *v, FieldKind kind, const char **want)
 			return v->type == jbvString;
 		case FIELD_NONEMPTY_STRING:
 			*want = "a non-empty string";
-			return VeristIsNonEmptyString(v);
+			return IsNonEmptyString(v);
 		case FIELD_ARRAY:
 			*want = "an array";
 			return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
@@ -369,7 +195,7 @@ ElementObject(JsonbValue *element, const char *what, int index)
 	return element->val.binary.data;
 }
 
-/* Check one element of the events array against SPEC 3a. */
+/* Check one element of the events array against README "Shapes". */
 void
 VeristValidateEvent(JsonbValue *element, int index)
 {

@@ -1,0 +1,58 @@
+/*
+ * plans.h
+ *		The extension's schema, the statements verist runs through SPI
+ *		(prepared once per backend), and helpers for their results.
+ */
+#ifndef VERIST_PLANS_H
+#define VERIST_PLANS_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+
+#define VERIST_MAX_ARGS 8
+
+/*
+ * A statement the C code runs through SPI.  The text names verist's tables as
+ * @extschema@.name and everything else as pg_catalog.name; the schema is filled
+ * in when the statement is first prepared, and the plan is kept for the life
+ * of the backend (re-prepared only if the extension's schema changes).  Every
+ * statement verist runs is one of these (the lint suite checks it).
+ */
+typedef struct VeristQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[VERIST_MAX_ARGS];
+	/* filled in by VeristPlan */
+	SPIPlanPtr	plan;
+	uint64		generation;
+} VeristQuery;
+
+/* A handler for a duplicate key: raises verist's own error, never returns. */
+typedef void (*VeristDuplicate) (const char *detail, void *arg);
+
+extern void VeristPlansInit(void);
+
+/* A call's SPI connection: the schema it runs in is fixed for the whole call. */
+extern void VeristConnect(FunctionCallInfo fcinfo);
+extern void VeristConnectExt(FunctionCallInfo fcinfo, int options);
+extern void VeristFinish(void);
+extern Oid	VeristRelation(const char *name);
+
+extern SPIPlanPtr VeristPlan(VeristQuery *query);
+extern uint64 VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
+							bool read_only, long count);
+extern uint64 VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
+								  const char *unique_index, VeristDuplicate on_duplicate,
+								  void *arg);
+
+/* Results: rows into a set result (InitMaterializedSRF first), or one row. */
+extern void VeristStoreRows(FunctionCallInfo fcinfo);
+extern Datum VeristReturnRow(FunctionCallInfo fcinfo, HeapTuple tuple);
+extern Datum VeristReturnRows(FunctionCallInfo fcinfo, VeristQuery *query, Datum *values);
+
+extern Datum VeristBuildArray(Datum *elems, bool *nulls, int count, Oid elemtype);
+
+#endif							/* VERIST_PLANS_H */
