@@ -7,7 +7,8 @@
 #   fz_cluster_destroy                  stop it and remove the directory
 #
 # FZ_SERVER_ENV, if set, is put in the postmaster's environment (the sanitizer
-# build sets LD_PRELOAD and ASAN_OPTIONS this way).  As root, the server runs
+# build sets LD_PRELOAD and ASAN_OPTIONS this way); FZ_EXTRA_CONF, if set, is
+# appended to postgresql.conf (e.g. extension_destdir, to run another build).  As root, the server runs
 # as "postgres": it refuses to run as root.
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"    # as_pg, psycopg_python, PGBIN
@@ -44,6 +45,7 @@ logging_collector = off
 log_min_messages = warning
 log_min_error_statement = panic
 $extra
+${FZ_EXTRA_CONF:-}
 EOF
     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
     unset PGPASSWORD PGSERVICE
