@@ -10,6 +10,7 @@
 #include "utils/timestamp.h"
 
 #include "args.h"
+#include "compat.h"
 #include "errors.h"
 #include "jsonb_util.h"
 

@@ -17,6 +17,7 @@
 
 #include "args.h"
 #include "canonical.h"
+#include "compat.h"
 #include "errors.h"
 #include "jsonb_util.h"
 #include "outbox.h"

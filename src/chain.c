@@ -33,6 +33,7 @@
 #include "args.h"
 #include "canonical.h"
 #include "chain.h"
+#include "compat.h"
 #include "errors.h"
 #include "plans.h"
 

@@ -17,6 +17,11 @@
 #error "verist requires PostgreSQL 15 or later"
 #endif
 
+/* 16 moved the varlena macros (VARDATA_ANY, VARSIZE_ANY_EXHDR) out of postgres.h. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
 /* 17 added "orstronger" to LockHeldByMe. */
 #if PG_VERSION_NUM >= 170000
 #define VeristLockHeldByMe(tag, mode) LockHeldByMe((tag), (mode), false)
