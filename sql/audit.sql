@@ -54,14 +54,16 @@ FROM verist_events e WHERE e.workflow_id = 'au-wf' AND e.run_id = 'run-2';
 -- Verification and digests of intact runs.
 SELECT * FROM verist_verify_run('au-wf', 'run-1');
 SELECT * FROM verist_verify_run('au-wf', 'run-2');
-SELECT seq, hash = (SELECT chain_hash FROM verist_state WHERE run_id = 'run-1' AND workflow_id = 'au-wf') AS is_head
+-- (0.4.0: the digest is the head of the run's ledger, which covers the events.)
+SELECT seq, hash = (SELECT ledger_hash FROM verist_state WHERE run_id = 'run-1' AND workflow_id = 'au-wf') AS is_head
 FROM verist_run_digest('au-wf', 'run-1');
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 
 -- A run without events verifies too (head = genesis, 0 events).
 SELECT version FROM verist_commit('au-wf', 'empty', 'start', 0, '{}');
 SELECT * FROM verist_verify_run('au-wf', 'empty');
-SELECT seq, hash = verist_chain_genesis('au-wf', 'empty') AS is_genesis FROM verist_run_digest('au-wf', 'empty');
+SELECT chain_seq, chain_hash = verist_chain_genesis('au-wf', 'empty') AS is_genesis
+FROM verist_state WHERE workflow_id = 'au-wf' AND run_id = 'empty';
 
 --
 -- Tampering by a superuser who lifts the append-only trigger: each edit is
@@ -227,14 +229,23 @@ INSERT INTO bad_audit VALUES
   ('event_hash: prev upper case',   $$SELECT verist_event_hash(repeat('A', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
   ('event_hash: prev multibyte',    $$SELECT verist_event_hash(repeat('é', 32), 'w', 'r', 's', 't', NULL, NULL, 1, now())$$),
   ('event_hash: infinite time',     $$SELECT verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, 'infinity')$$),
-  ('chain_extend: null prev',       $$SELECT verist_chain_extend(NULL, 0, '{a}', '{b}')$$),
-  ('chain_extend: prev not hex',    $$SELECT verist_chain_extend(repeat('g', 64), 0, '{a}', '{b}')$$),
-  ('chain_extend: null prev_seq',   $$SELECT verist_chain_extend(repeat('a', 64), NULL, '{a}', '{b}')$$),
-  ('chain_extend: negative seq',    $$SELECT verist_chain_extend(repeat('a', 64), -1, '{a}', '{b}')$$),
-  ('chain_extend: no room',         $$SELECT verist_chain_extend(repeat('a', 64), 2147483647, '{a}', '{b}')$$),
-  ('chain_extend: null heads',      $$SELECT verist_chain_extend(repeat('a', 64), 0, NULL, '{b}')$$),
-  ('chain_extend: lengths differ',  $$SELECT verist_chain_extend(repeat('a', 64), 0, '{a,c}', '{b}')$$),
-  ('chain_extend: null element',    $$SELECT verist_chain_extend(repeat('a', 64), 0, '{a,NULL}', '{b,d}')$$),
+  ('advance: null events hash',     $$SELECT verist_commit_advance(NULL, 0, '{a}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: events hash not hex',  $$SELECT verist_commit_advance(repeat('g', 64), 0, '{a}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: null events seq',      $$SELECT verist_commit_advance(repeat('a', 64), NULL, '{a}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: negative events seq',  $$SELECT verist_commit_advance(repeat('a', 64), -1, '{a}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: no room for events',   $$SELECT verist_commit_advance(repeat('a', 64), 2147483647, '{a}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: null heads',           $$SELECT verist_commit_advance(repeat('a', 64), 0, NULL, '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: lengths differ',       $$SELECT verist_commit_advance(repeat('a', 64), 0, '{a,c}', '{b}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: null element',         $$SELECT verist_commit_advance(repeat('a', 64), 0, '{a,NULL}', '{b,d}', repeat('a', 64), 0, 1, 'h', 't')$$),
+  ('advance: ledger hash not hex',  $$SELECT verist_commit_advance(repeat('a', 64), 0, '{}', '{}', 'x', 0, 1, 'h', 't')$$),
+  ('advance: negative ledger seq',  $$SELECT verist_commit_advance(repeat('a', 64), 0, '{}', '{}', repeat('a', 64), -1, 1, 'h', 't')$$),
+  ('advance: no room for entries',  $$SELECT verist_commit_advance(repeat('a', 64), 0, '{}', '{}', repeat('a', 64), 2147483647, 1, 'h', 't')$$),
+  ('advance: null tail',            $$SELECT verist_commit_advance(repeat('a', 64), 0, '{}', '{}', repeat('a', 64), 0, 1, 'h', NULL)$$),
+  ('ledger_extend: null version',   $$SELECT verist_ledger_extend(repeat('a', 64), 0, NULL, repeat('a', 64), 'h', 't')$$),
+  ('ledger_extend: events not hex', $$SELECT verist_ledger_extend(repeat('a', 64), 0, 1, 'x', 'h', 't')$$),
+  ('entry_hash: entry not object',  $$SELECT verist_ledger_entry_hash(repeat('a', 64), repeat('a', 64), '[]')$$),
+  ('entry_hash: prev not hex',      $$SELECT verist_ledger_entry_hash('x', repeat('a', 64), '{}')$$),
+  ('ledger_genesis: empty run_id',  $$SELECT verist_ledger_genesis('w', '')$$),
   ('read_events: null after_id',    $$SELECT verist_read_events(NULL, 1)$$),
   ('read_events: null max_entries', $$SELECT verist_read_events(0, NULL)$$),
   ('read_events: zero max_entries', $$SELECT verist_read_events(0, 0)$$);
@@ -253,9 +264,10 @@ FROM (VALUES ('2300-01-01 00:00:00.000001+00'::timestamptz), ('1600-06-01 12:00:
 SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', repeat('t', 5000), NULL, NULL, 1, now())) AS long_type;
 -- NULL payload and llm_trace are JSON null, not an error.
 SELECT length(verist_event_hash(repeat('a', 64), 'w', 'r', 's', 't', NULL, NULL, 1, now())) AS hash_len;
--- verist_chain_extend (internal: the commit's state UPDATE computes the new
--- head with it) is the documented formula, given each event's canonical
--- content split around its sequence number.
+-- verist_commit_advance (internal: the commit's state UPDATE computes both
+-- new heads with it) extends the event chain by the documented formula, given
+-- each event's canonical content split around its sequence number, and the
+-- ledger by one entry given around "at".
 SELECT verist_commit('au-ext', 'x', 's1', 0, '{}',
     '[{"type": "a", "payload": {"n": 1}}, {"type": "b", "payload": {"s": "é\u0001"}}]') IS NOT NULL AS c1,
        verist_commit('au-ext', 'x', 's2', 1, '{}',
@@ -267,12 +279,16 @@ FROM (SELECT seq, hash, '"seq":' || seq AS m,
                  'stepId', step_id, 'type', type, 'payload', payload, 'llmTrace', llm_trace,
                  'seq', seq, 'ts', (extract(epoch FROM created_at) * 1000000)::bigint)) AS c
       FROM verist_events WHERE workflow_id = 'au-ext' AND run_id = 'x') AS e;
-SELECT p.seq, verist_chain_extend(coalesce(b.hash, verist_chain_genesis('au-ext', 'x')),
-                                  p.seq - 1, ARRAY[p.head], ARRAY[p.tail]) = p.hash AS one_event
+SELECT p.seq, (verist_commit_advance(coalesce(b.hash, verist_chain_genesis('au-ext', 'x')),
+                                     p.seq - 1, ARRAY[p.head], ARRAY[p.tail],
+                                     repeat('0', 64), 0, 1, '{"actor":null,"at":', '}')).events_hash
+              = p.hash AS one_event
 FROM ext_parts p LEFT JOIN ext_parts b ON b.seq = p.seq - 1 ORDER BY p.seq;
-SELECT verist_chain_extend(verist_chain_genesis('au-ext', 'x'), 0,
-           array_agg(head ORDER BY seq), array_agg(tail ORDER BY seq)) = s.chain_hash AS whole_chain,
-       verist_chain_extend(s.chain_hash, 3, '{}', '{}') = s.chain_hash AS no_events_keeps_head
+SELECT (verist_commit_advance(verist_chain_genesis('au-ext', 'x'), 0,
+            array_agg(head ORDER BY seq), array_agg(tail ORDER BY seq),
+            repeat('0', 64), 0, 1, 'h', 't')).events_hash = s.chain_hash AS whole_chain,
+       (verist_commit_advance(s.chain_hash, 3, '{}', '{}', repeat('0', 64), 0, 1, 'h', 't')).events_hash
+           = s.chain_hash AS no_events_keeps_head
 FROM ext_parts, verist_state s WHERE s.workflow_id = 'au-ext' AND s.run_id = 'x'
 GROUP BY s.chain_hash;
 DROP TABLE ext_parts;

@@ -13,7 +13,7 @@ SELECT current_database() AS home \gset
 -- (an assert-enabled server overwrites freed memory: this showed garbage).
 SELECT version FROM verist_commit('h-wf', 'digest', 's', 0, '{}',
     '[{"type": "a"}, {"type": "b"}]');
-SELECT d.seq = s.chain_seq AS seq_ok, d.hash = s.chain_hash AS hash_ok,
+SELECT d.seq = s.ledger_seq AS seq_ok, d.hash = s.ledger_hash AS hash_ok,
        d.hash ~ '^[0-9a-f]{64}$' AS hex
 FROM verist_run_digest('h-wf', 'digest') d, verist_state s
 WHERE s.workflow_id = 'h-wf' AND s.run_id = 'digest';

@@ -64,14 +64,22 @@ SELECT verist_fingerprint() = :'before' AS nothing_written;
 
 -- Approve: the block step's deferred rows become pending, lease fields
 -- cleared; other steps and other runs are untouched.  The stored resolution
--- is the cleaned object.  State and events do not change.
-SELECT (SELECT md5(string_agg(s::text, '')) FROM verist_state s) AS state_before,
+-- is the cleaned object.  State and events do not change (0.4.0: the run's
+-- ledger gains the resolution, so its ledger head moves; nothing else).
+SELECT (SELECT md5(string_agg((s.workflow_id, s.run_id, s.version, s.computed, s.overlay,
+                               s.updated_at, s.chain_seq, s.chain_hash)::text, ''
+                              ORDER BY s.workflow_id, s.run_id))
+        FROM verist_state s) AS state_before,
        (SELECT count(*) FROM verist_events) AS events_before \gset
 SELECT step_id, type, resolution, resolved_at IS NOT NULL AS resolved
 FROM verist_resolve_block('r-wf', 'rev', '{"approved": true, "comment": "dropped"}');
 SELECT run_id, step_id, status, lease_owner, lease_expires_at
 FROM verist_outbox WHERE run_id IN ('rev', 'rev-other') ORDER BY run_id, id;
-SELECT (SELECT md5(string_agg(s::text, '')) FROM verist_state s) = :'state_before' AS state_unchanged,
+SELECT (SELECT md5(string_agg((s.workflow_id, s.run_id, s.version, s.computed, s.overlay,
+                               s.updated_at, s.chain_seq, s.chain_hash)::text, ''
+                              ORDER BY s.workflow_id, s.run_id))
+        FROM verist_state s) = :'state_before' AS state_unchanged,
+       (SELECT kind FROM verist_ledger WHERE run_id = 'rev' ORDER BY seq DESC LIMIT 1) AS ledger_entry,
        (SELECT count(*) FROM verist_events) = :events_before AS no_new_events;
 
 -- No active block any more: 0 rows, nothing changes, as often as asked.

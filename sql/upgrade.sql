@@ -1,6 +1,6 @@
 --
 -- upgrade: a populated 0.1.0 database updated in place to 0.2.0, then to
--- 0.3.0, then to 0.3.1.  Existing events get their per-run sequence (in id order) and chain,
+-- 0.3.0, then to 0.3.1, then to 0.4.0.  Existing events get their per-run sequence (in id order) and chain,
 -- every run verifies, commits extend the chain, 0.3.0's dispatch functions
 -- work on rows written by older versions, and the upgraded catalog is
 -- identical to this database's fresh install of the latest version.
@@ -142,14 +142,40 @@ SELECT workflow_id, run_id, version, pending_commands FROM verist_run_summary OR
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 SELECT string_agg(line, E'\n') AS upgraded_030 FROM verist_catalog() AS line \gset
 
--- On to 0.3.1 (the default version): the purge procedure becomes C, with
--- the same signature and privileges, and works on the data written so far.
-ALTER EXTENSION verist UPDATE;
+-- On to 0.3.1: the purge procedure becomes C, with the same signature and
+-- privileges, and works on the data written so far.
+ALTER EXTENSION verist UPDATE TO '0.3.1';
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.proname = 'verist_purge_outbox_all';
 CALL verist_purge_outbox_all('0 seconds', 1);
 SELECT count(*) AS broken_runs FROM verist_verify_all();
+SELECT string_agg(line, E'\n') AS upgraded_031 FROM verist_catalog() AS line \gset
+SELECT md5(string_agg(t::text, '|' ORDER BY t.workflow_id, t.run_id)) AS state_031
+FROM verist_state t \gset
+
+-- On to 0.4.0 (the default version): every run is adopted into a ledger of
+-- its own, whose first entry is the run as found; every run verifies, its
+-- history and its state at the adopted version read back, and commits,
+-- overlays and resolutions go on as entries after it.
+ALTER EXTENSION verist UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+SELECT md5(string_agg((t.workflow_id, t.run_id, t.version, t.computed, t.overlay, t.created_at,
+                       t.updated_at, t.chain_seq, t.chain_hash)::text, '|'
+                      ORDER BY t.workflow_id, t.run_id)) = :'state_031' AS state_kept
+FROM verist_state t;
+SELECT workflow_id, run_id, l.seq, l.kind, l.version, l.events_seq = s.chain_seq AS binds_events,
+       jsonb_array_length(l.change->'blocks') AS blocks
+FROM verist_ledger l JOIN verist_state s USING (workflow_id, run_id) ORDER BY 1, 2;
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+SELECT version, computed = (SELECT computed FROM verist_state WHERE run_id = 'run-1' AND workflow_id = 'up-wf') AS computed_ok,
+       effective FROM verist_state_at('up-wf', 'run-1', 4);
+-- Before adoption, the ledger has nothing to replay: not_found, and why.
+SELECT * FROM verist_state_at('up-wf', 'run-1', 2);
+SELECT version, ledger_seq FROM verist_commit('up-wf', 'run-1', 'after-040', 4, '{"z": 1}', '[{"type": "sixth"}]');
+SELECT ledger_seq FROM verist_set_overlay('up-wf', 'run-1', '{"z": 2}');
+SELECT count(*) AS broken_runs FROM verist_verify_all();
+SELECT seq, kind, version FROM verist_run_history('up-wf', 'run-1') ORDER BY seq;
 
 -- The catalog of the upgraded database.
 SELECT string_agg(line, E'\n') AS upgraded FROM verist_catalog() AS line \gset
@@ -167,6 +193,20 @@ FROM verist_catalog() AS line;
 UNION ALL
 (SELECT 'only fresh: ' || l FROM verist_catalog() AS l
  EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded_020', E'\n') AS l);
+
+-- A fresh 0.3.1 install, for the 0.3.1 comparison.
+CREATE DATABASE verist_fresh_031;
+\c verist_fresh_031
+SET client_min_messages = warning;
+CREATE EXTENSION verist VERSION '0.3.1';
+SELECT :'catalog_function' \gexec
+SELECT md5(string_agg(line, E'\n')) = md5(:'upgraded_031') AS upgraded_031_identical_to_fresh_031
+FROM verist_catalog() AS line;
+(SELECT 'only upgraded: ' || l FROM regexp_split_to_table(:'upgraded_031', E'\n') AS l
+ EXCEPT SELECT 'only upgraded: ' || l FROM verist_catalog() AS l)
+UNION ALL
+(SELECT 'only fresh: ' || l FROM verist_catalog() AS l
+ EXCEPT SELECT 'only fresh: ' || l FROM regexp_split_to_table(:'upgraded_031', E'\n') AS l);
 
 -- A fresh 0.3.0 install, for the 0.3.0 comparison.
 CREATE DATABASE verist_fresh_030;
@@ -187,6 +227,7 @@ SET client_min_messages = warning;
 DROP DATABASE verist_upgrade;
 DROP DATABASE verist_fresh_020;
 DROP DATABASE verist_fresh_030;
+DROP DATABASE verist_fresh_031;
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT count(*) > 50 AS catalog_described,
        md5(string_agg(line, E'\n')) = md5(:'upgraded') AS identical_to_fresh_install

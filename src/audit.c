@@ -1,13 +1,15 @@
 /*
  * audit.c
- *		Reading and verifying the hash chain of a run (verist 0.2.0):
- *		verist_verify_run, verist_verify_all, verist_run_digest, and the two
- *		hash functions open to everyone, verist_chain_genesis and
- *		verist_event_hash.  The format is chain.c's.
+ *		Verifying a run's record: verist_verify_run, verist_verify_all,
+ *		verist_run_digest, and the two event-chain hash functions open to
+ *		everyone, verist_chain_genesis and verist_event_hash.  The formats
+ *		are chain.c's (events, 0.2.0) and ledger.c's (the ledger, 0.4.0).
  *
  * Verification walks a run's events in sequence order with a cursor, in a
  * memory context reset per batch, recomputes each hash and stops at the
- * first break; then it compares the run's chain head.
+ * first break; then it compares the run's chain head.  From 0.4.0 it then
+ * checks the ledger (ledger_check.c): entries, their binding to the events,
+ * and the state row and blocks against the ledger's replay.
  */
 #include "postgres.h"
 
@@ -24,18 +26,13 @@
 #include "chain.h"
 #include "compat.h"
 #include "errors.h"
+#include "history.h"
+#include "ledger.h"
 #include "plans.h"
+#include "retire.h"
+#include "verify.h"
 
 #define CHAIN_FETCH 1000		/* events read per cursor fetch */
-
-/* The outcome of checking one run. */
-typedef struct ChainCheck
-{
-	bool		any_event;		/* the run has at least one event row */
-	int64		checked;		/* events whose hash was recomputed and matched */
-	int32		broken_seq;		/* first sequence that breaks; -1 when intact */
-	const char *reason;			/* why it breaks; NULL when intact */
-} ChainCheck;
 
 /* Columns of chain_events, by position. */
 enum
@@ -96,24 +93,13 @@ ColumnText(HeapTuple row, TupleDesc desc, int column)
 	return isnull ? cstring_to_text("") : DatumGetTextPP(d);
 }
 
-/* Record the first break of a run, once. */
-static void
-Break(ChainCheck *check, int32 seq, const char *reason)
-{
-	if (check->reason == NULL)
-	{
-		check->broken_seq = seq;
-		check->reason = reason;
-	}
-}
-
 /*
  * Check one event row against the chain so far; on success advance prev and
  * the expected sequence.  Returns false at the first break.
  */
 static bool
-CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
-			  char *prev, int32 *expected, ChainCheck *check, pg_cryptohash_ctx *sha)
+CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run, char *prev, int32 *expected,
+			  VeristEventMarks *marks, VeristCheck *check, pg_cryptohash_ctx *sha)
 {
 	VeristChainEvent ev;
 	bool		isnull;
@@ -123,12 +109,12 @@ CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
 	ev.seq = DatumGetInt32(SPI_getbinval(row, desc, EV_SEQ, &isnull));
 	if (isnull || ev.seq > *expected)
 	{
-		Break(check, *expected, "missing event");
+		VeristCheckBreak(check, *expected, "missing event");
 		return false;
 	}
 	if (ev.seq < *expected)
 	{
-		Break(check, ev.seq, "duplicate sequence");
+		VeristCheckBreak(check, ev.seq, "duplicate sequence");
 		return false;
 	}
 	ev.workflow_id = wf;
@@ -143,10 +129,11 @@ CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
 	stored = SPI_getvalue(row, desc, EV_HASH);
 	if (stored == NULL || strcmp(stored, hex) != 0)
 	{
-		Break(check, ev.seq, "hash mismatch");
+		VeristCheckBreak(check, ev.seq, "hash mismatch");
 		return false;
 	}
 	memcpy(prev, hex, VERIST_HASH_HEX_LEN + 1);
+	VeristMarkEvent(marks, ev.seq, hex);
 	(*expected)++;
 	check->checked++;
 	return true;
@@ -157,7 +144,8 @@ CheckEventRow(HeapTuple row, TupleDesc desc, text *wf, text *run,
  * the head on its state row (head_hash NULL: the state row is missing).
  */
 static void
-CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck *check)
+CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, VeristEventMarks *marks,
+		 VeristCheck *check)
 {
 	Datum		values[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
 	MemoryContext batch_cxt;
@@ -170,6 +158,7 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 
 	check->any_event = false;
 	check->checked = 0;
+	check->entries = 0;
 	check->broken_seq = -1;
 	check->reason = NULL;
 	sha = pg_cryptohash_create(PG_SHA256);
@@ -187,7 +176,7 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 		old = MemoryContextSwitchTo(batch_cxt);
 		for (uint64 i = 0; i < SPI_processed && going; i++)
 			going = CheckEventRow(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								  wf, run, prev, &expected, check, sha);
+								  wf, run, prev, &expected, marks, check, sha);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch_cxt);
 		SPI_freetuptable(SPI_tuptable);
@@ -199,13 +188,13 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
 	if (!going)
 		return;
 	if (head_hash == NULL)
-		Break(check, 1, "state row missing");
+		VeristCheckBreak(check, 1, "state row missing");
 	else if (head_seq < check->checked)
-		Break(check, head_seq + 1, "event beyond chain head");
+		VeristCheckBreak(check, head_seq + 1, "event beyond chain head");
 	else if (head_seq > check->checked)
-		Break(check, (int32) check->checked + 1, "missing event");
+		VeristCheckBreak(check, (int32) check->checked + 1, "missing event");
 	else if (strcmp(head_hash, prev) != 0)
-		Break(check, head_seq, "chain head mismatch");
+		VeristCheckBreak(check, head_seq, "chain head mismatch");
 }
 
 /*
@@ -213,12 +202,12 @@ CheckRun(text *wf, text *run, int32 head_seq, const char *head_hash, ChainCheck 
  * copied into cxt, so that it can outlive SPI_finish.
  */
 static bool
-ReadHead(Datum *ids, int32 *seq, char **hash, MemoryContext cxt)
+ReadHead(VeristQuery *query, Datum *ids, int32 *seq, char **hash, MemoryContext cxt)
 {
 	bool		isnull;
 	char	   *value;
 
-	if (VeristExecute(&chain_head, ids, NULL, true, 1) == 0)
+	if (VeristExecute(query, ids, NULL, true, 1) == 0)
 		return false;
 	*seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -228,7 +217,7 @@ ReadHead(Datum *ids, int32 *seq, char **hash, MemoryContext cxt)
 
 /* Fill three result columns: events_checked, first_broken_seq, reason. */
 static void
-CheckColumns(const ChainCheck *check, Datum *values, bool *nulls)
+CheckColumns(const VeristCheck *check, Datum *values, bool *nulls)
 {
 	values[0] = Int64GetDatum(check->checked);
 	nulls[0] = false;
@@ -238,67 +227,192 @@ CheckColumns(const ChainCheck *check, Datum *values, bool *nulls)
 	nulls[2] = (check->reason == NULL);
 }
 
-PG_FUNCTION_INFO_V1(verist_verify_run);
+/* Columns of state_for_ledger, by position. */
+enum
+{
+	S_VERSION = 1,
+	S_COMPUTED,
+	S_OVERLAY,
+	S_CHAIN_SEQ,
+	S_CHAIN_HASH,
+	S_LEDGER_SEQ,
+	S_LEDGER_HASH
+};
+
+static VeristQuery state_for_ledger = {
+	"SELECT s.version, s.computed, s.overlay, s.chain_seq, s.chain_hash, s.ledger_seq,"
+	" s.ledger_hash FROM @extschema@.verist_state AS s"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* 0.4.0: runs with a state row, events or ledger entries. */
+static VeristQuery ledger_runs = {
+	"SELECT r.workflow_id, r.run_id"
+	" FROM (SELECT workflow_id, run_id FROM @extschema@.verist_state"
+	"       UNION SELECT workflow_id, run_id FROM @extschema@.verist_events"
+	"       UNION SELECT workflow_id, run_id FROM @extschema@.verist_ledger) AS r"
+	" ORDER BY r.workflow_id, r.run_id",
+	0, {0}
+};
 
 /*
- * SQL: verist_verify_run(workflow_id, run_id, OUT valid, OUT events_checked,
- *						  OUT first_broken_seq, OUT reason)
+ * Check one run, in the current memory context: its event chain, and with
+ * ledger (0.4.0) its ledger, state row and blocks.  *exists: the run has a
+ * state row, an event or a ledger entry.
  */
-Datum
-verist_verify_run(PG_FUNCTION_ARGS)
+static void
+VerifyOne(text *wf, text *run, bool ledger, VeristCheck *check, bool *exists)
+{
+	Datum		ids[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
+	VeristRunRow row;
+	VeristEventMarks marks = {0, NULL, NULL};
+	int32		head_seq = 0;
+	char	   *head_hash = NULL;
+	bool		isnull;
+
+	if (!ledger)
+	{
+		if (!ReadHead(&chain_head, ids, &head_seq, &head_hash, CurrentMemoryContext))
+			head_hash = NULL;
+		CheckRun(wf, run, head_seq, head_hash, NULL, check);
+		*exists = (head_hash != NULL || check->any_event);
+		return;
+	}
+
+	if (VeristExecute(&state_for_ledger, ids, NULL, true, 1) == 1)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		row.version = DatumGetInt32(SPI_getbinval(t, d, S_VERSION, &isnull));
+		row.computed = DatumGetJsonbPCopy(SPI_getbinval(t, d, S_COMPUTED, &isnull));
+		row.overlay = DatumGetJsonbPCopy(SPI_getbinval(t, d, S_OVERLAY, &isnull));
+		head_seq = DatumGetInt32(SPI_getbinval(t, d, S_CHAIN_SEQ, &isnull));
+		head_hash = SPI_getvalue(t, d, S_CHAIN_HASH);
+		row.ledger_seq = DatumGetInt32(SPI_getbinval(t, d, S_LEDGER_SEQ, &isnull));
+		row.ledger_hash = SPI_getvalue(t, d, S_LEDGER_HASH);
+		if (head_hash == NULL)
+			head_hash = "";
+		if (row.ledger_hash == NULL)
+			row.ledger_hash = "";
+	}
+	VeristLoadEventMarks(wf, run, &marks);
+	CheckRun(wf, run, head_seq, head_hash, &marks, check);
+	*exists = (head_hash != NULL || check->any_event || marks.count > 0);
+	if (check->reason == NULL && head_hash != NULL)
+	{
+		char		genesis[VERIST_HASH_HEX_LEN + 1];
+
+		VeristChainGenesis(wf, run, genesis, NULL);
+		VeristCheckLedger(wf, run, &row, &marks, genesis, check);
+	}
+}
+
+/* verist_verify_run of both versions: see verist_verify_run_ledger. */
+static Datum
+VerifyRun(FunctionCallInfo fcinfo, bool ledger)
 {
 	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
 	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	Datum		ids[2] = {PointerGetDatum(wf), PointerGetDatum(run)};
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	ChainCheck	check;
-	int32		head_seq = 0;
-	char	   *head_hash = NULL;
+	VeristCheck check;
+	bool		exists;
+	bool		retired = false;
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &head_seq, &head_hash, CurrentMemoryContext))
-		head_hash = NULL;
-	CheckRun(wf, run, head_seq, head_hash, &check);
+	VerifyOne(wf, run, ledger, &check, &exists);
+	if (!exists && ledger)
+		retired = VeristRunIsRetired(wf, run);
 	VeristFinish();
 
-	/* Neither a state row nor an event: there is no such run. */
-	if (head_hash == NULL && !check.any_event)
+	/* Nothing of the run, and no seal: there is no such run. */
+	if (!exists && !retired)
 		VeristRaiseRunMissing(wf, run, NULL);
 
+	if (retired)
+	{
+		/* nothing left to check: the seal chain vouches for it (verist_verify_all) */
+		memset(&check, 0, sizeof(check));
+		check.broken_seq = -1;
+	}
 	values[0] = BoolGetDatum(check.reason == NULL);
 	CheckColumns(&check, values + 1, nulls + 1);
+	if (retired)
+	{
+		values[3] = CStringGetTextDatum("retired");
+		nulls[3] = false;
+	}
 	result = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }
 
-PG_FUNCTION_INFO_V1(verist_verify_all);
+PG_FUNCTION_INFO_V1(verist_verify_run);
 
 /*
- * SQL: verist_verify_all(OUT workflow_id, OUT run_id, OUT events_checked,
- *						  OUT first_broken_seq, OUT reason) returns setof record
- *
- * Checks every run that has a state row or an event, one at a time, and
- * returns the broken ones.  Memory stays bounded: runs come from a cursor and
- * each run's work happens in a context reset before the next.
+ * SQL (0.2.0 to 0.3.x): verist_verify_run(workflow_id, run_id, OUT valid,
+ *		OUT events_checked, OUT first_broken_seq, OUT reason)
  */
 Datum
-verist_verify_all(PG_FUNCTION_ARGS)
+verist_verify_run(PG_FUNCTION_ARGS)
+{
+	return VerifyRun(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_verify_run_ledger);
+
+/*
+ * SQL (0.4.0 on): verist_verify_run, which also checks the run's ledger;
+ * a retired run is valid with reason "retired".
+ */
+Datum
+verist_verify_run_ledger(PG_FUNCTION_ARGS)
+{
+	return VerifyRun(fcinfo, true);
+}
+
+/* Add a broken run to verify_all's result. */
+static void
+PutBroken(ReturnSetInfo *rsinfo, text *wf, text *run, const VeristCheck *check)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	values[0] = PointerGetDatum(wf);
+	values[1] = PointerGetDatum(run);
+	CheckColumns(check, values + 2, nulls + 2);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * verist_verify_all of both versions: every run that has a state row or an
+ * event (or, 0.4.0, a ledger entry), one at a time; then, 0.4.0, the chain
+ * of seals of retired runs.  Memory stays bounded: runs come from a cursor
+ * and each run's work happens in a context reset before the next.
+ */
+static Datum
+VerifyAll(FunctionCallInfo fcinfo, bool ledger)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext run_cxt;
 	Portal		portal;
+	VeristCheck seals;
+	text	   *seal_wf;
+	text	   *seal_run;
 
 	InitMaterializedSRF(fcinfo, 0);
 	VeristConnect(fcinfo);
 	run_cxt = AllocSetContextCreate(CurrentMemoryContext, "verist verify run",
 									ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open(NULL, VeristPlan(&chain_runs), NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, VeristPlan(ledger ? &ledger_runs : &chain_runs), NULL, NULL,
+							 true);
 	for (;;)
 	{
 		SPITupleTable *runs;
@@ -312,23 +426,14 @@ verist_verify_all(PG_FUNCTION_ARGS)
 			HeapTuple	row = runs->vals[i];
 			MemoryContext old = MemoryContextSwitchTo(run_cxt);
 			bool		isnull;
+			bool		exists;
 			text	   *wf = DatumGetTextPCopy(SPI_getbinval(row, runs->tupdesc, 1, &isnull));
 			text	   *run = DatumGetTextPCopy(SPI_getbinval(row, runs->tupdesc, 2, &isnull));
-			int32		head_seq = DatumGetInt32(SPI_getbinval(row, runs->tupdesc, 3, &isnull));
-			char	   *head_hash = SPI_getvalue(row, runs->tupdesc, 4);
-			ChainCheck	check;
+			VeristCheck check;
 
-			CheckRun(wf, run, isnull ? 0 : head_seq, head_hash, &check);
+			VerifyOne(wf, run, ledger, &check, &exists);
 			if (check.reason != NULL)
-			{
-				Datum		values[5];
-				bool		nulls[5] = {false, false, false, false, false};
-
-				values[0] = PointerGetDatum(wf);
-				values[1] = PointerGetDatum(run);
-				CheckColumns(&check, values + 2, nulls + 2);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
+				PutBroken(rsinfo, wf, run, &check);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(run_cxt);
 			CHECK_FOR_INTERRUPTS();
@@ -336,15 +441,47 @@ verist_verify_all(PG_FUNCTION_ARGS)
 		SPI_freetuptable(runs);
 	}
 	SPI_cursor_close(portal);
+	if (ledger && !VeristCheckSeals(&seals, &seal_wf, &seal_run))
+		PutBroken(rsinfo, seal_wf, seal_run, &seals);
 	VeristFinish();
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(verist_run_digest);
+PG_FUNCTION_INFO_V1(verist_verify_all);
 
-/* SQL: verist_run_digest(workflow_id, run_id, OUT seq, OUT hash) */
+/*
+ * SQL (0.2.0 to 0.3.x): verist_verify_all(OUT workflow_id, OUT run_id,
+ *		OUT events_checked, OUT first_broken_seq, OUT reason) returns setof record
+ */
 Datum
-verist_run_digest(PG_FUNCTION_ARGS)
+verist_verify_all(PG_FUNCTION_ARGS)
+{
+	return VerifyAll(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_verify_all_ledger);
+
+/* SQL (0.4.0 on): verist_verify_all, with ledgers and the seals of retired runs */
+Datum
+verist_verify_all_ledger(PG_FUNCTION_ARGS)
+{
+	return VerifyAll(fcinfo, true);
+}
+
+static VeristQuery ledger_head = {
+	"SELECT s.ledger_seq, s.ledger_hash FROM @extschema@.verist_state AS s"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/*
+ * verist_run_digest of both versions: the event chain's head (0.2.0 to
+ * 0.3.x), or the ledger's (0.4.0 on: it covers the events too); for a
+ * retired run, the head its seal recorded.
+ */
+static Datum
+RunDigest(FunctionCallInfo fcinfo, bool ledger)
 {
 	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
 	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
@@ -353,14 +490,18 @@ verist_run_digest(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	int32		seq;
-	char	   *hash;
+	char	   *hash = NULL;
 	MemoryContext caller = CurrentMemoryContext;
+	bool		found;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	VeristConnect(fcinfo);
-	if (!ReadHead(ids, &seq, &hash, caller))
+	found = ReadHead(ledger ? &ledger_head : &chain_head, ids, &seq, &hash, caller);
+	if (!found && ledger)
+		found = VeristRetiredHead(wf, run, &seq, &hash, caller);
+	if (!found)
 		VeristRaiseRunMissing(wf, run, NULL);
 	VeristFinish();
 	/* built after SPI_finish, from the copy: SPI's memory is gone */
@@ -368,6 +509,24 @@ verist_run_digest(PG_FUNCTION_ARGS)
 	values[1] = hash ? CStringGetTextDatum(hash) : (Datum) 0;
 	nulls[1] = (hash == NULL);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(verist_run_digest);
+
+/* SQL (0.2.0 to 0.3.x): verist_run_digest(workflow_id, run_id, OUT seq, OUT hash) */
+Datum
+verist_run_digest(PG_FUNCTION_ARGS)
+{
+	return RunDigest(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_run_digest_ledger);
+
+/* SQL (0.4.0 on): verist_run_digest, the head of the run's ledger */
+Datum
+verist_run_digest_ledger(PG_FUNCTION_ARGS)
+{
+	return RunDigest(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(verist_chain_genesis);

@@ -10,9 +10,11 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 
 #include "args.h"
@@ -20,6 +22,7 @@
 #include "compat.h"
 #include "errors.h"
 #include "jsonb_util.h"
+#include "ledger.h"
 #include "outbox.h"
 #include "plans.h"
 
@@ -67,6 +70,27 @@ static VeristQuery block_resolve = {
 	" WHERE b.id OPERATOR(pg_catalog.=) $1"
 	" RETURNING b.*",
 	2, {INT8OID, JSONBOID}
+};
+
+/* 0.4.0: the resolution's ledger entry, appended to the run's ledger. */
+static VeristQuery ledger_resolve = {
+	"WITH s AS ("
+	"  UPDATE @extschema@.verist_state AS s"
+	"  SET ledger_seq = s.ledger_seq OPERATOR(pg_catalog.+) 1,"
+	"  ledger_hash = @extschema@.verist_ledger_extend(s.ledger_hash, s.ledger_seq, s.version,"
+	"                s.chain_hash, $3, $4)"
+	"  WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	"  AND s.run_id OPERATOR(pg_catalog.=) $2"
+	"  RETURNING s.*"
+	"), l AS ("
+	"  INSERT INTO @extschema@.verist_ledger"
+	"  (workflow_id, run_id, seq, kind, version, step_id, block, change, role, session_role,"
+	"   actor, events_seq, events_hash, created_at, hash)"
+	"  SELECT s.workflow_id, s.run_id, s.ledger_seq, 'resolve', s.version, $5, $6, $7, $8, $9,"
+	"         $10, s.chain_seq, s.chain_hash, pg_catalog.now(), s.ledger_hash FROM s"
+	") SELECT s.ledger_seq FROM s",
+	10, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID,
+	TEXTOID}
 };
 
 PG_FUNCTION_INFO_V1(verist_get_block);
@@ -217,11 +241,67 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
-PG_FUNCTION_INFO_V1(verist_resolve_block);
+/*
+ * 0.4.0: append the resolution to the run's ledger: who resolved which block
+ * (by id) of which step, and the cleaned resolution.
+ */
+static void
+RecordResolution(Datum *ids, Datum block_id, Datum step, Jsonb *cleaned)
+{
+	VeristLedgerEntry e;
+	VeristWho	who;
+	StringInfoData head;
+	StringInfoData tail;
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	Jsonb	   *block;
+	Datum		values[10];
+	char		nulls[11] = "          ";
 
-/* SQL: verist_resolve_block(workflow_id, run_id, resolution jsonb) returns setof verist_blocks */
-Datum
-verist_resolve_block(PG_FUNCTION_ARGS)
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, block_id));
+	PushMember(&state, "id", &v);
+	block = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+
+	VeristWhoIsActing(&who);
+	memset(&e, 0, sizeof(e));
+	e.workflow_id = DatumGetTextPP(ids[0]);
+	e.run_id = DatumGetTextPP(ids[1]);
+	e.kind = VERIST_ENTRY_RESOLVE;
+	e.step_id = DatumGetTextPP(step);
+	e.block = &block->root;
+	e.change = &cleaned->root;
+	e.role = who.role;
+	e.session_role = who.session_role;
+	e.actor = who.actor;
+	e.created_at = GetCurrentTransactionStartTimestamp();
+	initStringInfo(&head);
+	initStringInfo(&tail);
+	VeristLedgerParts(&e, &head, &tail);
+
+	values[0] = ids[0];
+	values[1] = ids[1];
+	values[2] = PointerGetDatum(cstring_to_text_with_len(head.data, head.len));
+	values[3] = PointerGetDatum(cstring_to_text_with_len(tail.data, tail.len));
+	values[4] = step;
+	values[5] = JsonbPGetDatum(block);
+	values[6] = JsonbPGetDatum(cleaned);
+	values[7] = CStringGetTextDatum(who.role);
+	values[8] = CStringGetTextDatum(who.session_role);
+	values[9] = who.actor ? CStringGetTextDatum(who.actor) : (Datum) 0;
+	nulls[9] = who.actor ? ' ' : 'n';
+	if (VeristExecute(&ledger_resolve, values, nulls, false, 0) != 1)
+		elog(ERROR, "the run of a resolved block has no state row");
+}
+
+
+/*
+ * verist_resolve_block for both versions: with ledger (0.4.0 on) the
+ * resolution is also an entry of the run's ledger.
+ */
+static Datum
+ResolveBlock(FunctionCallInfo fcinfo, bool ledger)
 {
 	Datum		ids[2];
 	Jsonb	   *resolution;
@@ -231,6 +311,7 @@ verist_resolve_block(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Jsonb	   *cleaned;
 	Datum		values[2];
+	Datum		step;
 
 	ids[0] = PointerGetDatum(VeristIdArg(fcinfo, 0, "workflow_id"));
 	ids[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "run_id"));
@@ -257,8 +338,29 @@ verist_resolve_block(PG_FUNCTION_ARGS)
 
 	values[0] = SPI_getbinval(block, desc, BLOCK_ID, &isnull);
 	values[1] = JsonbPGetDatum(cleaned);
+	step = SPI_getbinval(block, desc, BLOCK_STEP_ID, &isnull);
 	VeristExecute(&block_resolve, values, NULL, false, 0);
 	VeristStoreRows(fcinfo);
+	if (ledger)
+		RecordResolution(ids, values[0], step, cleaned);
 	VeristFinish();
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(verist_resolve_block);
+
+/* SQL (0.1.0 to 0.3.x): verist_resolve_block(workflow_id, run_id, resolution jsonb) returns setof verist_blocks */
+Datum
+verist_resolve_block(PG_FUNCTION_ARGS)
+{
+	return ResolveBlock(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_resolve_block_ledger);
+
+/* SQL (0.4.0 on): verist_resolve_block, recorded in the run's ledger */
+Datum
+verist_resolve_block_ledger(PG_FUNCTION_ARGS)
+{
+	return ResolveBlock(fcinfo, true);
 }

@@ -29,8 +29,10 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "canonical.h"
+#include "compat.h"
 #include "errors.h"
 #include "jsonb_util.h"
 
@@ -688,4 +690,34 @@ VeristDedupeKey(const char *workflow_id, const char *run_id,
 	VeristSha256Hex(ctx, buf.data, buf.len, hex);
 	pfree(buf.data);
 	return hex;
+}
+
+/* Append a text value as a JSON string. */
+void
+VeristAppendJsText(StringInfo out, text *t)
+{
+	VeristAppendJsString(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/* Append a JSON value in the chain's form, or null for NULL. */
+void
+VeristAppendJsonOrNull(StringInfo out, JsonbContainer *value)
+{
+	if (value == NULL)
+		appendStringInfoString(out, "null");
+	else
+		VeristCanonicalText(out, value, VERIST_CANON_CHAIN);
+}
+
+/*
+ * Append a timestamp as the chains hash it: microseconds since the Unix
+ * epoch, a JSON number, so read as a double like every other (exact until
+ * 2255).
+ */
+void
+VeristAppendJsTimestamp(StringInfo out, TimestampTz ts)
+{
+	int64		micros = ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+	VeristAppendJsNumber(out, (double) micros);
 }

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "common/cryptohash.h"
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -29,6 +30,9 @@ extern void VeristCanonicalText(StringInfo out, JsonbContainer *container,
 								VeristCanonMode mode);
 extern void VeristAppendJsString(StringInfo out, const char *s, int len);
 extern void VeristAppendJsNumber(StringInfo out, double x);
+extern void VeristAppendJsText(StringInfo out, text *t);
+extern void VeristAppendJsonOrNull(StringInfo out, JsonbContainer *value);
+extern void VeristAppendJsTimestamp(StringInfo out, TimestampTz ts);
 extern void VeristSha256Hex(pg_cryptohash_ctx *ctx, const char *data, size_t len, char *hex);
 extern char *VeristDedupeKey(const char *workflow_id, const char *run_id,
 							 const char *step_id, JsonbContainer *command,

@@ -39,23 +39,6 @@
 
 #define CHAIN_NAME "verist/1"	/* names the format inside the genesis hash */
 
-/* Append a text value as a JSON string. */
-static void
-AppendJsText(StringInfo out, text *t)
-{
-	VeristAppendJsString(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-/* Append a JSON value, or null for NULL. */
-static void
-AppendJsonOrNull(StringInfo out, JsonbContainer *value)
-{
-	if (value == NULL)
-		appendStringInfoString(out, "null");
-	else
-		VeristCanonicalText(out, value, VERIST_CANON_CHAIN);
-}
-
 /* The genesis hash of a run, into hex[VERIST_HASH_HEX_LEN + 1]. */
 void
 VeristChainGenesis(text *workflow_id, text *run_id, char *hex, pg_cryptohash_ctx *ctx)
@@ -64,9 +47,9 @@ VeristChainGenesis(text *workflow_id, text *run_id, char *hex, pg_cryptohash_ctx
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"chain\":\"" CHAIN_NAME "\",\"runId\":");
-	AppendJsText(&buf, run_id);
+	VeristAppendJsText(&buf, run_id);
 	appendStringInfoString(&buf, ",\"workflowId\":");
-	AppendJsText(&buf, workflow_id);
+	VeristAppendJsText(&buf, workflow_id);
 	appendStringInfoChar(&buf, '}');
 	VeristSha256Hex(ctx, buf.data, buf.len, hex);
 	pfree(buf.data);
@@ -86,13 +69,6 @@ VeristIsHashHex(text *t)
 	return true;
 }
 
-/* Microseconds since the Unix epoch of a timestamptz. */
-static int64
-UnixMicros(TimestampTz ts)
-{
-	return ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
 /*
  * The canonical content of an event, split around its sequence number, the
  * one part a commit may learn only from its run's chain head:
@@ -104,22 +80,21 @@ void
 VeristChainEventParts(const VeristChainEvent *ev, StringInfo head, StringInfo tail)
 {
 	appendStringInfoString(head, "{\"llmTrace\":");
-	AppendJsonOrNull(head, ev->trace);
+	VeristAppendJsonOrNull(head, ev->trace);
 	appendStringInfoString(head, ",\"payload\":");
-	AppendJsonOrNull(head, ev->payload);
+	VeristAppendJsonOrNull(head, ev->payload);
 	appendStringInfoString(head, ",\"runId\":");
-	AppendJsText(head, ev->run_id);
+	VeristAppendJsText(head, ev->run_id);
 	appendStringInfoString(head, ",\"seq\":");
 
 	appendStringInfoString(tail, ",\"stepId\":");
-	AppendJsText(tail, ev->step_id);
-	/* a JSON number, so read as a double like every other (exact until 2255) */
+	VeristAppendJsText(tail, ev->step_id);
 	appendStringInfoString(tail, ",\"ts\":");
-	VeristAppendJsNumber(tail, (double) UnixMicros(ev->created_at));
+	VeristAppendJsTimestamp(tail, ev->created_at);
 	appendStringInfoString(tail, ",\"type\":");
-	AppendJsText(tail, ev->type);
+	VeristAppendJsText(tail, ev->type);
 	appendStringInfoString(tail, ",\"workflowId\":");
-	AppendJsText(tail, ev->workflow_id);
+	VeristAppendJsText(tail, ev->workflow_id);
 	appendStringInfoChar(tail, '}');
 }
 
@@ -207,7 +182,7 @@ static int	extend_out_count = 0;
  * row), and never when no row matched.
  */
 uint64
-VeristUpdateWithChain(VeristQuery *query, Datum *values,
+VeristUpdateWithChain(VeristQuery *query, Datum *values, const char *nulls,
 					  char (*hashes)[VERIST_HASH_HEX_LEN + 1], int n)
 {
 	char		(*saved_out)[VERIST_HASH_HEX_LEN + 1] = extend_out;
@@ -219,7 +194,7 @@ VeristUpdateWithChain(VeristQuery *query, Datum *values,
 	extend_out_count = n;
 	PG_TRY();
 	{
-		moved = VeristExecute(query, values, NULL, false, 0);
+		moved = VeristExecute(query, values, nulls, false, 0);
 	}
 	PG_FINALLY();
 	{
@@ -230,41 +205,32 @@ VeristUpdateWithChain(VeristQuery *query, Datum *values,
 	return moved;
 }
 
-PG_FUNCTION_INFO_V1(verist_chain_extend);
-
 /*
- * SQL: verist_chain_extend(prev_hash text, prev_seq int, heads text[],
- *							tails text[]) returns text
- *
- * The new chain head after the events whose content parts (see
- * VeristChainEventParts) are given: for use inside a commit's state UPDATE.
+ * The chain head after the events whose content parts (see
+ * VeristChainEventParts) are given as two text[] Datums, chained onto prev at
+ * prev_seq; the events' hashes go to the stash of VeristUpdateWithChain when
+ * a commit's UPDATE is running.  Checks its arguments like any SQL function:
+ * it is called from SQL, inside that UPDATE (verist_chain_extend, and from
+ * 0.4.0 verist_commit_advance).  Returns a palloc'd hex string.
  */
-Datum
-verist_chain_extend(PG_FUNCTION_ARGS)
+char *
+VeristChainExtendArrays(text *prev, int32 prev_seq, ArrayType *heads_arr, ArrayType *tails_arr)
 {
-	text	   *prev = VeristTextArg(fcinfo, 0, "prev_hash");
-	int32		prev_seq;
 	Datum	   *heads;
 	Datum	   *tails;
 	int			n;
 	int			ntails;
 	VeristChainParts *parts;
 	char		(*hashes)[VERIST_HASH_HEX_LEN + 1];
+	pg_cryptohash_ctx *sha;
 
-	VeristRequireArg(fcinfo, 1, "prev_seq");
-	prev_seq = PG_GETARG_INT32(1);
-	VeristRequireArg(fcinfo, 2, "heads");
-	VeristRequireArg(fcinfo, 3, "tails");
-	if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(2)) ||
-		array_contains_nulls(PG_GETARG_ARRAYTYPE_P(3)))
+	if (array_contains_nulls(heads_arr) || array_contains_nulls(tails_arr))
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid chain extension"),
 				 errdetail("The heads and tails must not hold nulls.")));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT,
-					  &heads, NULL, &n);
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
-					  &tails, NULL, &ntails);
+	deconstruct_array(heads_arr, TEXTOID, -1, false, TYPALIGN_INT, &heads, NULL, &n);
+	deconstruct_array(tails_arr, TEXTOID, -1, false, TYPALIGN_INT, &tails, NULL, &ntails);
 	if (!VeristIsHashHex(prev) || n != ntails || prev_seq < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_VERIST_SERIALIZATION),
@@ -275,8 +241,10 @@ verist_chain_extend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("a run can hold at most %d events", PG_INT32_MAX),
 				 errdetail("The run holds %d events; %d more do not fit.", prev_seq, n)));
+	if (n == 0)
+		return text_to_cstring(prev);
 
-	parts = palloc(sizeof(VeristChainParts) * Max(n, 1));
+	parts = palloc(sizeof(VeristChainParts) * n);
 	for (int i = 0; i < n; i++)
 	{
 		text	   *h = DatumGetTextPP(heads[i]);
@@ -288,14 +256,33 @@ verist_chain_extend(PG_FUNCTION_ARGS)
 		parts[i].taillen = VARSIZE_ANY_EXHDR(t);
 	}
 	hashes = (extend_out != NULL && extend_out_count == n) ? extend_out :
-		palloc(sizeof(*hashes) * Max(n, 1));
-	if (n > 0)
-	{
-		pg_cryptohash_ctx *sha = pg_cryptohash_create(PG_SHA256);
+		palloc(sizeof(*hashes) * n);
+	sha = pg_cryptohash_create(PG_SHA256);
+	VeristChainHashParts(VARDATA_ANY(prev), (int64) prev_seq + 1, n, parts, hashes, sha);
+	pg_cryptohash_free(sha);
+	return pstrdup(hashes[n - 1]);
+}
 
-		VeristChainHashParts(VARDATA_ANY(prev), (int64) prev_seq + 1, n, parts, hashes, sha);
-		pg_cryptohash_free(sha);
-		PG_RETURN_TEXT_P(cstring_to_text(hashes[n - 1]));
-	}
-	PG_RETURN_TEXT_P(prev);
+PG_FUNCTION_INFO_V1(verist_chain_extend);
+
+/*
+ * SQL: verist_chain_extend(prev_hash text, prev_seq int, heads text[],
+ *							tails text[]) returns text
+ *
+ * The new chain head after the events whose content parts are given: for use
+ * inside a commit's state UPDATE (0.2.0 to 0.3.x).
+ */
+Datum
+verist_chain_extend(PG_FUNCTION_ARGS)
+{
+	text	   *prev = VeristTextArg(fcinfo, 0, "prev_hash");
+	int32		prev_seq;
+
+	VeristRequireArg(fcinfo, 1, "prev_seq");
+	prev_seq = PG_GETARG_INT32(1);
+	VeristRequireArg(fcinfo, 2, "heads");
+	VeristRequireArg(fcinfo, 3, "tails");
+	PG_RETURN_TEXT_P(cstring_to_text(VeristChainExtendArrays(prev, prev_seq,
+															 PG_GETARG_ARRAYTYPE_P(2),
+															 PG_GETARG_ARRAYTYPE_P(3))));
 }

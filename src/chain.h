@@ -11,6 +11,7 @@
 #include "common/cryptohash.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "canonical.h"
@@ -48,7 +49,9 @@ extern void VeristChainHashParts(const char *prev, int64 first_seq, int n,
 								 pg_cryptohash_ctx *ctx);
 extern void VeristChainEventHash(const char *prev, const VeristChainEvent *ev, char *hex,
 								 pg_cryptohash_ctx *ctx);
-extern uint64 VeristUpdateWithChain(VeristQuery *query, Datum *values,
+extern uint64 VeristUpdateWithChain(VeristQuery *query, Datum *values, const char *nulls,
 									char (*hashes)[VERIST_HASH_HEX_LEN + 1], int n);
+extern char *VeristChainExtendArrays(text *prev, int32 prev_seq, ArrayType *heads,
+									 ArrayType *tails);
 
 #endif							/* VERIST_CHAIN_H */

@@ -31,54 +31,25 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 
 #include "args.h"
 #include "canonical.h"
 #include "chain.h"
+#include "commit.h"
 #include "errors.h"
 #include "events.h"
+#include "history.h"
 #include "jsonb_util.h"
+#include "ledger.h"
 #include "outbox.h"
 #include "plans.h"
 #include "shapes.h"
 #include "verist.h"
-
-/* The events of a commit, as parallel arrays for one INSERT. */
-typedef struct CommitEvents
-{
-	int			count;
-	text	  **type_texts;		/* each event's type */
-	JsonbContainer **payload_roots; /* each payload, NULL for null */
-	JsonbContainer **trace_roots;	/* each stored llmTrace, NULL for null */
-	Datum		types;			/* text[] */
-	Datum		payloads;		/* jsonb[] */
-	Datum		traces;			/* jsonb[] */
-
-	/* the hash chain (0.2.0) */
-	VeristChainParts *parts;	/* each event's content, split at its seq */
-	char		(*hash_hex)[VERIST_HASH_HEX_LEN + 1];	/* once the head is known */
-	int32		base_seq;		/* the head's seq before: events get base + 1 ... */
-	Datum		hashes;			/* hash_hex as text[], for the INSERT */
-} CommitEvents;
-
-/* The commands of a commit, routed. */
-typedef struct CommitCommands
-{
-	/* outbox rows to insert */
-	int			count;
-	Datum		commands;		/* jsonb[] */
-	Datum		keys;			/* text[] */
-	char	  **key_strings;	/* the same keys, for messages */
-	int		   *indexes;		/* each row's index in the commands argument */
-	const char *status;			/* "pending" or "deferred" */
-
-	/* the blocking command, if any */
-	JsonbContainer *block;
-	VeristCommandKind block_kind;
-} CommitCommands;
 
 static VeristQuery state_create = {
 	"INSERT INTO @extschema@.verist_state AS s"
@@ -132,6 +103,78 @@ static VeristQuery state_update_chain = {
 	7, {TEXTOID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID}
 };
 
+/*
+ * 0.4.0: the state statements append the commit's ledger entry in the same
+ * statement (a data-modifying CTE), so a commit still runs one statement per
+ * table it writes.  Create: ON CONFLICT DO NOTHING, so that a run that
+ * exists leaves the transaction usable for looking up a retried commit.
+ */
+#define LEDGER_COLUMNS \
+	"(workflow_id, run_id, seq, kind, version, step_id, block, change, input," \
+	" role, session_role, actor, events_seq, events_hash, created_at, hash)"
+
+static VeristQuery state_create_ledger = {
+	"WITH s AS ("
+	"  INSERT INTO @extschema@.verist_state AS s"
+	"  (workflow_id, run_id, version, computed, overlay, created_at, updated_at,"
+	"   chain_seq, chain_hash, ledger_seq, ledger_hash)"
+	"  VALUES ($1, $2, 1, $3, '{}'::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.now(),"
+	"          $4, $5, 1, $6)"
+	"  ON CONFLICT DO NOTHING"
+	"  RETURNING s.*"
+	"), l AS ("
+	"  INSERT INTO @extschema@.verist_ledger " LEDGER_COLUMNS
+	"  SELECT s.workflow_id, s.run_id, s.ledger_seq, 'commit', s.version, $7, $8, $3, $9,"
+	"         $10, $11, $12, s.chain_seq, s.chain_hash, pg_catalog.now(), s.ledger_hash FROM s"
+	") SELECT * FROM s",
+	12, {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* Both heads move inside the UPDATE: verist_commit_advance (ledger.c). */
+static VeristQuery state_update_ledger = {
+	"WITH s AS ("
+	"  UPDATE @extschema@.verist_state AS s"
+	"  SET version = s.version OPERATOR(pg_catalog.+) 1,"
+	"  computed = s.computed OPERATOR(pg_catalog.||) $4,"
+	"  updated_at = pg_catalog.now(),"
+	"  chain_seq = s.chain_seq OPERATOR(pg_catalog.+) $5,"
+	"  ledger_seq = s.ledger_seq OPERATOR(pg_catalog.+) 1,"
+	"  (chain_hash, ledger_hash) = (SELECT a.events_hash, a.ledger_hash"
+	"     FROM @extschema@.verist_commit_advance(s.chain_hash, s.chain_seq, $6, $7,"
+	"          s.ledger_hash, s.ledger_seq, s.version OPERATOR(pg_catalog.+) 1, $8, $9) AS a)"
+	"  WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	"  AND s.run_id OPERATOR(pg_catalog.=) $2"
+	"  AND s.version OPERATOR(pg_catalog.=) $3"
+	"  RETURNING s.*"
+	"), l AS ("
+	"  INSERT INTO @extschema@.verist_ledger " LEDGER_COLUMNS
+	"  SELECT s.workflow_id, s.run_id, s.ledger_seq, 'commit', s.version, $10, $11, $4, $12,"
+	"         $13, $14, $15, s.chain_seq, s.chain_hash, pg_catalog.now(), s.ledger_hash FROM s"
+	") SELECT * FROM s",
+	15, {TEXTOID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
+	TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* The digest of the commit that produced a version: to answer a retry. */
+static VeristQuery ledger_commit_input = {
+	"SELECT l.input FROM @extschema@.verist_ledger AS l"
+	" WHERE l.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND l.run_id OPERATOR(pg_catalog.=) $2"
+	" AND l.kind OPERATOR(pg_catalog.=) 'commit'"
+	" AND l.version OPERATOR(pg_catalog.=) $3",
+	3, {TEXTOID, TEXTOID, INT4OID}
+};
+
+/* 0.4.0: the block gets the id its ledger entry already names. */
+static VeristQuery block_insert_id = {
+	"INSERT INTO @extschema@.verist_blocks"
+	" (id, workflow_id, run_id, step_id, type, reason, payload, resume_step, created_at)"
+	" VALUES ($8, $1, $2, $3, $4, $5, $6, $7, pg_catalog.now())"
+	" ON CONFLICT (workflow_id, run_id) WHERE resolved_at IS NULL DO NOTHING",
+	8, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT8OID}
+};
+
 static VeristQuery block_insert = {
 	"INSERT INTO @extschema@.verist_blocks"
 	" (workflow_id, run_id, step_id, type, reason, payload, resume_step, created_at)"
@@ -161,263 +204,15 @@ static VeristQuery events_insert_chain = {
 	INT4OID, TEXTARRAYOID}
 };
 
-/* A jsonb Datum for a field's value, or SQL NULL when absent or JSON null. */
-static Datum
-FieldJsonb(JsonbValue *v, bool *isnull)
-{
-	*isnull = (v == NULL || v->type == jbvNull);
-	return *isnull ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
-}
-
-/* The root container of a jsonb Datum, or NULL for SQL NULL. */
-static JsonbContainer *
-DatumRoot(Datum d, bool isnull)
-{
-	return isnull ? NULL : &DatumGetJsonbP(d)->root;
-}
-
-/*
- * Under verist.hash_only, an llmTrace without its raw input and output:
- * rebuild the object with every other key.  Otherwise the trace as given.
- */
-static JsonbValue *
-StoredTrace(JsonbValue *trace)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *result = NULL;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
-	bool		skip = false;
-
-	if (!verist_hash_only || trace == NULL || trace->type != jbvBinary ||
-		(VeristObjectField(trace->val.binary.data, "input") == NULL &&
-		 VeristObjectField(trace->val.binary.data, "output") == NULL))
-		return trace;
-
-	it = JsonbIteratorInit(trace->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			skip = (v.val.string.len == 5 && memcmp(v.val.string.val, "input", 5) == 0) ||
-				(v.val.string.len == 6 && memcmp(v.val.string.val, "output", 6) == 0);
-		if (skip && (tok == WJB_KEY || tok == WJB_VALUE))
-			continue;
-		/* the push of WJB_END_OBJECT returns the finished object */
-		result = pushJsonbValue(&state, tok,
-								(tok == WJB_KEY || tok == WJB_VALUE) ? &v : NULL);
-	}
-	return result;
-}
-
-/* Validate the events argument and lay it out as arrays. */
-static void
-PrepareEvents(Jsonb *events, CommitEvents *ev)
-{
-	int			count = JsonContainerSize(&events->root);
-	int			n = Max(count, 1);
-	Datum	   *types = palloc(sizeof(Datum) * n);
-	Datum	   *payloads = palloc(sizeof(Datum) * n);
-	Datum	   *traces = palloc(sizeof(Datum) * n);
-	bool	   *payload_nulls = palloc(sizeof(bool) * n);
-	bool	   *trace_nulls = palloc(sizeof(bool) * n);
-
-	ev->type_texts = palloc(sizeof(text *) * n);
-	ev->payload_roots = palloc(sizeof(JsonbContainer *) * n);
-	ev->trace_roots = palloc(sizeof(JsonbContainer *) * n);
-	for (int i = 0; i < count; i++)
-	{
-		JsonbValue *e = getIthJsonbValueFromContainer(&events->root, i);
-		JsonbValue *type;
-
-		VeristValidateEvent(e, i);
-		type = VeristObjectField(e->val.binary.data, "type");
-		ev->type_texts[i] = cstring_to_text_with_len(type->val.string.val,
-													  type->val.string.len);
-		types[i] = PointerGetDatum(ev->type_texts[i]);
-		payloads[i] = FieldJsonb(VeristObjectField(e->val.binary.data, "payload"),
-								 &payload_nulls[i]);
-		traces[i] = FieldJsonb(StoredTrace(VeristObjectField(e->val.binary.data, "llmTrace")),
-							   &trace_nulls[i]);
-		ev->payload_roots[i] = DatumRoot(payloads[i], payload_nulls[i]);
-		ev->trace_roots[i] = DatumRoot(traces[i], trace_nulls[i]);
-	}
-
-	ev->count = count;
-	ev->parts = NULL;
-	ev->hash_hex = NULL;
-	ev->base_seq = 0;
-	ev->hashes = (Datum) 0;		/* set by ChainDone, if chained */
-	ev->types = VeristBuildArray(types, NULL, count, TEXTOID);
-	ev->payloads = VeristBuildArray(payloads, payload_nulls, count, JSONBOID);
-	ev->traces = VeristBuildArray(traces, trace_nulls, count, JSONBOID);
-}
-
-/*
- * Lay out each event's canonical content around its sequence number, which
- * only the run's chain head will tell (chain.c).
- */
-static void
-PrepareChain(text *wf, text *run, text *step, CommitEvents *ev)
-{
-	VeristChainEvent ce;
-
-	ce.workflow_id = wf;
-	ce.run_id = run;
-	ce.step_id = step;
-	ce.created_at = GetCurrentTransactionStartTimestamp();	/* = now() */
-	ev->parts = palloc(sizeof(VeristChainParts) * Max(ev->count, 1));
-	ev->hash_hex = palloc(sizeof(*ev->hash_hex) * Max(ev->count, 1));
-	for (int i = 0; i < ev->count; i++)
-	{
-		StringInfoData head;
-		StringInfoData tail;
-
-		initStringInfo(&head);
-		initStringInfo(&tail);
-		ce.type = ev->type_texts[i];
-		ce.payload = ev->payload_roots[i];
-		ce.trace = ev->trace_roots[i];
-		VeristChainEventParts(&ce, &head, &tail);
-		ev->parts[i].head = head.data;
-		ev->parts[i].headlen = head.len;
-		ev->parts[i].tail = tail.data;
-		ev->parts[i].taillen = tail.len;
-	}
-}
-
-/* The hashes are known (hash_hex), after base_seq: make the text[] for the INSERT. */
-static void
-ChainDone(CommitEvents *ev, int32 base_seq)
-{
-	Datum	   *hashes = palloc(sizeof(Datum) * Max(ev->count, 1));
-
-	for (int i = 0; i < ev->count; i++)
-		hashes[i] = PointerGetDatum(cstring_to_text_with_len(ev->hash_hex[i],
-															 VERIST_HASH_HEX_LEN));
-	ev->base_seq = base_seq;
-	ev->hashes = VeristBuildArray(hashes, NULL, ev->count, TEXTOID);
-}
-
-/* The events' content parts as two text[] (heads, tails), for verist_chain_extend. */
-static void
-PartsArrays(CommitEvents *ev, Datum *heads, Datum *tails)
-{
-	int			n = Max(ev->count, 1);
-	Datum	   *h = palloc(sizeof(Datum) * n);
-	Datum	   *t = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < ev->count; i++)
-	{
-		h[i] = PointerGetDatum(cstring_to_text_with_len(ev->parts[i].head, ev->parts[i].headlen));
-		t[i] = PointerGetDatum(cstring_to_text_with_len(ev->parts[i].tail, ev->parts[i].taillen));
-	}
-	*heads = VeristBuildArray(h, NULL, ev->count, TEXTOID);
-	*tails = VeristBuildArray(t, NULL, ev->count, TEXTOID);
-}
-
-/* One command's dedupe key and position, for the duplicate check. */
-typedef struct KeyedCommand
-{
-	char	   *key;
-	int			index;
-} KeyedCommand;
-
-static int
-CompareKeyed(const void *a, const void *b)
-{
-	return strcmp(((const KeyedCommand *) a)->key, ((const KeyedCommand *) b)->key);
-}
-
-/* Raise serialization_error if two commands of one commit are identical. */
-static void
-CheckDuplicates(KeyedCommand *keyed, int count)
-{
-	KeyedCommand *sorted = palloc(sizeof(KeyedCommand) * Max(count, 1));
-
-	memcpy(sorted, keyed, sizeof(KeyedCommand) * count);
-	qsort(sorted, count, sizeof(KeyedCommand), CompareKeyed);
-	for (int i = 1; i < count; i++)
-	{
-		if (strcmp(sorted[i - 1].key, sorted[i].key) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_VERIST_SERIALIZATION),
-					 errmsg("duplicate command in one commit"),
-					 errdetail("Commands at index %d and %d are identical.",
-							   Min(sorted[i - 1].index, sorted[i].index),
-							   Max(sorted[i - 1].index, sorted[i].index))));
-	}
-	pfree(sorted);
-}
-
-/*
- * Validate the commands argument, compute their dedupe keys and route them
- * (README "Routing"): find the blocking command, and decide which commands go to
- * the outbox with which status.
- */
-static void
-PrepareCommands(Jsonb *commands, const char *wf, const char *run, const char *step,
-				CommitCommands *cmds, pg_cryptohash_ctx *sha)
-{
-	int			count = JsonContainerSize(&commands->root);
-	KeyedCommand *keyed = palloc(sizeof(KeyedCommand) * Max(count, 1));
-	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
-	Datum	   *keys = palloc(sizeof(Datum) * Max(count, 1));
-	JsonbValue **elements = palloc(sizeof(JsonbValue *) * Max(count, 1));
-	VeristCommandKind *kinds = palloc(sizeof(VeristCommandKind) * Max(count, 1));
-	int			block_index = -1;
-	int			n = 0;
-
-	memset(cmds, 0, sizeof(*cmds));
-	for (int i = 0; i < count; i++)
-	{
-		elements[i] = getIthJsonbValueFromContainer(&commands->root, i);
-		kinds[i] = VeristValidateCommand(elements[i], i);
-		if (kinds[i] != VERIST_CMD_PLAIN)
-		{
-			if (block_index >= 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_VERIST_SERIALIZATION),
-						 errmsg("more than one blocking command in one commit"),
-						 errdetail("Commands at index %d and %d are both review or suspend.",
-								   block_index, i),
-						 errhint("A step may emit at most one review or suspend command.")));
-			block_index = i;
-		}
-		keyed[i].key = VeristDedupeKey(wf, run, step, elements[i]->val.binary.data, sha);
-		keyed[i].index = i;
-	}
-	CheckDuplicates(keyed, count);
-
-	if (block_index >= 0)
-	{
-		cmds->block = elements[block_index]->val.binary.data;
-		cmds->block_kind = kinds[block_index];
-	}
-	cmds->status = (block_index >= 0) ? "deferred" : "pending";
-
-	/* A suspend discards the step's other commands: the run pauses. */
-	cmds->key_strings = palloc(sizeof(char *) * Max(count, 1));
-	cmds->indexes = palloc(sizeof(int) * Max(count, 1));
-	if (cmds->block_kind != VERIST_CMD_SUSPEND)
-	{
-		for (int i = 0; i < count; i++)
-		{
-			if (i == block_index)
-				continue;
-			values[n] = JsonbPGetDatum(JsonbValueToJsonb(elements[i]));
-			keys[n] = CStringGetTextDatum(keyed[i].key);
-			cmds->key_strings[n] = keyed[i].key;
-			cmds->indexes[n] = i;
-			n++;
-		}
-	}
-	cmds->count = n;
-	cmds->commands = VeristBuildArray(values, NULL, n, JSONBOID);
-	cmds->keys = VeristBuildArray(keys, NULL, n, TEXTOID);
-}
-
 /* A commit: its arguments and what was prepared from them. */
+/* What a version of the SQL function writes. */
+typedef enum CommitMode
+{
+	COMMIT_PLAIN,				/* 0.1.0: state, events, commands */
+	COMMIT_CHAIN,				/* 0.2.0 to 0.3.x: events hash-chained per run */
+	COMMIT_LEDGER				/* 0.4.0: and a ledger entry; identical retries answered */
+} CommitMode;
+
 typedef struct Commit
 {
 	text	   *wf;
@@ -425,10 +220,21 @@ typedef struct Commit
 	text	   *step;
 	int32		expected;
 	Jsonb	   *output;
-	bool		chain;			/* 0.2.0: hash-chain the events */
+	CommitMode	mode;
+	bool		chain;			/* hash-chain the events (CHAIN and LEDGER) */
 	pg_cryptohash_ctx *sha;		/* one SHA-256 context for all the hashing */
 	CommitEvents ev;
 	CommitCommands cmds;
+
+	/* the ledger entry (0.4.0) */
+	char		input[VERIST_HASH_HEX_LEN + 1];	/* digest of the arguments */
+	VeristWho	who;
+	int64		block_id;		/* the block this commit creates, or 0 */
+	Jsonb	   *block_entry;	/* that block, as the entry records it */
+	StringInfoData entry_head;	/* the entry's content around "at" */
+	StringInfoData entry_tail;
+	FunctionCallInfo fcinfo;	/* for the result row's type */
+	bool		replayed;		/* an identical retry: the stored row, nothing written */
 } Commit;
 
 /* Raise version_mismatch, naming both versions. */
@@ -490,7 +296,7 @@ CreateState(Commit *c)
 		if (c->ev.count > 0)
 		{
 			VeristChainHashParts(genesis, 1, c->ev.count, c->ev.parts, c->ev.hash_hex, c->sha);
-			ChainDone(&c->ev, 0);
+			VeristChainDone(&c->ev, 0);
 			head = c->ev.hash_hex[c->ev.count - 1];
 		}
 		values[3] = Int32GetDatum(c->ev.count);
@@ -517,8 +323,9 @@ UpdateState(Commit *c)
 	if (c->chain && c->ev.count > 0)
 	{
 		values[4] = Int32GetDatum(c->ev.count);
-		PartsArrays(&c->ev, &values[5], &values[6]);
-		moved = VeristUpdateWithChain(&state_update_chain, values, c->ev.hash_hex, c->ev.count);
+		VeristPartsArrays(&c->ev, &values[5], &values[6]);
+		moved = VeristUpdateWithChain(&state_update_chain, values, NULL, c->ev.hash_hex,
+									  c->ev.count);
 		if (moved == 1)
 		{
 			bool		isnull;
@@ -526,7 +333,7 @@ UpdateState(Commit *c)
 				SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 							  SPI_fnumber(SPI_tuptable->tupdesc, "chain_seq"), &isnull));
 
-			ChainDone(&c->ev, head_seq - c->ev.count);
+			VeristChainDone(&c->ev, head_seq - c->ev.count);
 		}
 	}
 	else
@@ -535,6 +342,221 @@ UpdateState(Commit *c)
 	if (moved != 1)
 		RaiseNotMoved(c);
 	return SPI_tuptable->vals[0];
+}
+
+/* A C string as a text Datum, or SQL NULL ('n' in *isnull) for NULL. */
+static Datum
+TextOrNull(const char *s, char *isnull)
+{
+	*isnull = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * The commit of a retry: if the commit that produced version expected + 1 had
+ * exactly these arguments, the row it returned, rebuilt from the ledger;
+ * NULL otherwise (0.4.0).  Nothing is written either way.
+ */
+static HeapTuple
+StoredCommit(Commit *c)
+{
+	Datum		values[3] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+	Int32GetDatum(c->expected + 1)};
+	char	   *input;
+	TupleDesc	desc;
+
+	if (VeristExecute(&ledger_commit_input, values, NULL, false, 1) != 1)
+		return NULL;
+	input = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (input == NULL || strcmp(input, c->input) != 0)
+		return NULL;
+	if (get_call_result_type(c->fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return VeristStateAfterCommit(c->wf, c->run, c->expected + 1, desc);
+}
+
+/* The entry's columns that the statements take as parameters $7.. / $10.. */
+static void
+EntryParams(Commit *c, Datum *values, char *nulls)
+{
+	values[0] = PointerGetDatum(c->step);
+	values[1] = c->block_entry ? JsonbPGetDatum(c->block_entry) : (Datum) 0;
+	nulls[1] = c->block_entry ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(c->input);
+	values[3] = CStringGetTextDatum(c->who.role);
+	values[4] = CStringGetTextDatum(c->who.session_role);
+	values[5] = TextOrNull(c->who.actor, &nulls[5]);
+}
+
+/*
+ * 0.4.0: create the run with its first ledger entry, or answer a retry of
+ * the commit that created it, or raise run_exists.  All hashes are known
+ * here: both chains start from their genesis.
+ */
+static HeapTuple
+CreateStateLedger(Commit *c)
+{
+	char		genesis[VERIST_HASH_HEX_LEN + 1];
+	char		ledger[VERIST_HASH_HEX_LEN + 1];
+	const char *events_head = genesis;
+	Datum		values[12];
+	char		nulls[13] = "            ";
+	HeapTuple	stored;
+
+	VeristChainGenesis(c->wf, c->run, genesis, c->sha);
+	if (c->ev.count > 0)
+	{
+		VeristChainHashParts(genesis, 1, c->ev.count, c->ev.parts, c->ev.hash_hex, c->sha);
+		VeristChainDone(&c->ev, 0);
+		events_head = c->ev.hash_hex[c->ev.count - 1];
+	}
+	VeristLedgerGenesis(c->wf, c->run, ledger, c->sha);
+	VeristLedgerHashParts(ledger, events_head, 1, 1, c->entry_head.data, c->entry_head.len,
+						  c->entry_tail.data, c->entry_tail.len, ledger, c->sha);
+
+	values[0] = PointerGetDatum(c->wf);
+	values[1] = PointerGetDatum(c->run);
+	values[2] = JsonbPGetDatum(c->output);
+	values[3] = Int32GetDatum(c->ev.count);
+	values[4] = PointerGetDatum(cstring_to_text_with_len(events_head, VERIST_HASH_HEX_LEN));
+	values[5] = PointerGetDatum(cstring_to_text_with_len(ledger, VERIST_HASH_HEX_LEN));
+	EntryParams(c, values + 6, nulls + 6);
+	if (VeristExecute(&state_create_ledger, values, nulls, false, 0) == 1)
+		return SPI_tuptable->vals[0];
+	if ((stored = StoredCommit(c)) != NULL)
+	{
+		c->replayed = true;
+		return stored;
+	}
+	RaiseRunExists(NULL, c);
+	pg_unreachable();
+}
+
+/*
+ * 0.4.0: advance the run from expected to expected + 1 with its ledger
+ * entry, or answer a retry of the commit that did, or raise
+ * version_mismatch / not_found.
+ */
+static HeapTuple
+UpdateStateLedger(Commit *c)
+{
+	Datum		values[15];
+	char		nulls[16] = "               ";
+	HeapTuple	stored;
+	bool		isnull;
+
+	values[0] = PointerGetDatum(c->wf);
+	values[1] = PointerGetDatum(c->run);
+	values[2] = Int32GetDatum(c->expected);
+	values[3] = JsonbPGetDatum(c->output);
+	values[4] = Int32GetDatum(c->ev.count);
+	VeristPartsArrays(&c->ev, &values[5], &values[6]);
+	values[7] = PointerGetDatum(cstring_to_text_with_len(c->entry_head.data, c->entry_head.len));
+	values[8] = PointerGetDatum(cstring_to_text_with_len(c->entry_tail.data, c->entry_tail.len));
+	EntryParams(c, values + 9, nulls + 9);
+
+	if (VeristUpdateWithChain(&state_update_ledger, values, nulls, c->ev.hash_hex,
+							  c->ev.count) == 1)
+	{
+		int32		head_seq = DatumGetInt32(
+			SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						  SPI_fnumber(SPI_tuptable->tupdesc, "chain_seq"), &isnull));
+
+		VeristChainDone(&c->ev, head_seq - c->ev.count);
+		return SPI_tuptable->vals[0];
+	}
+	if ((stored = StoredCommit(c)) != NULL)
+	{
+		c->replayed = true;
+		return stored;
+	}
+	RaiseNotMoved(c);
+	pg_unreachable();
+}
+
+/* Push "key": value into an object under construction. */
+static void
+PushMember(JsonbParseState **state, const char *key, JsonbValue *value)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, value);
+}
+
+/*
+ * 0.4.0: the block this commit creates, as its ledger entry records it (the
+ * columns of its verist_blocks row): {"id", "payload", "reason",
+ * "resumeStep", "type"}.  Its id is taken now, so that the entry can name it.
+ */
+static void
+PrepareBlockEntry(Commit *c)
+{
+	bool		suspend = (c->cmds.block_kind == VERIST_CMD_SUSPEND);
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	JsonbValue *payload = VeristObjectField(c->cmds.block, suspend ? "checkpoint" : "payload");
+	JsonbValue *resume = suspend ? VeristObjectField(c->cmds.block, "resumeStep") : NULL;
+
+	c->block_id = DatumGetInt64(DirectFunctionCall1(nextval_oid,
+													ObjectIdGetDatum(VeristRelation("verist_blocks_id_seq"))));
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(c->block_id)));
+	PushMember(&state, "id", &v);
+	if (payload == NULL)
+	{
+		v.type = jbvNull;
+		payload = &v;
+	}
+	PushMember(&state, "payload", payload);
+	PushMember(&state, "reason", VeristObjectField(c->cmds.block, "reason"));
+	if (resume == NULL && suspend)
+	{
+		v.type = jbvString;
+		v.val.string.val = VARDATA_ANY(c->step);
+		v.val.string.len = VARSIZE_ANY_EXHDR(c->step);
+		resume = &v;
+	}
+	else if (resume == NULL)
+	{
+		v.type = jbvNull;
+		resume = &v;
+	}
+	PushMember(&state, "resumeStep", resume);
+	v.type = jbvString;
+	v.val.string.val = suspend ? "suspend" : "review";
+	v.val.string.len = strlen(v.val.string.val);
+	PushMember(&state, "type", &v);
+	c->block_entry = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/* 0.4.0: lay out the commit's ledger entry around "at" (its seq and version). */
+static void
+PrepareEntry(Commit *c, Jsonb *events, Jsonb *commands)
+{
+	VeristLedgerEntry e;
+
+	VeristCommitInput(c->step, c->expected, c->output, events, commands, c->input);
+	VeristWhoIsActing(&c->who);
+	memset(&e, 0, sizeof(e));
+	e.workflow_id = c->wf;
+	e.run_id = c->run;
+	e.kind = VERIST_ENTRY_COMMIT;
+	e.step_id = c->step;
+	e.change = &c->output->root;
+	e.block = c->block_entry ? &c->block_entry->root : NULL;
+	e.input = c->input;
+	e.role = c->who.role;
+	e.session_role = c->who.session_role;
+	e.actor = c->who.actor;
+	e.created_at = GetCurrentTransactionStartTimestamp();	/* = now() */
+	initStringInfo(&c->entry_head);
+	initStringInfo(&c->entry_tail);
+	VeristLedgerParts(&e, &c->entry_head, &c->entry_tail);
 }
 
 /* A command's text field as a text Datum, or SQL NULL when absent. */
@@ -553,13 +575,16 @@ FieldText(JsonbContainer *command, const char *key, text *fallback, char *isnull
 	return PointerGetDatum(fallback);
 }
 
-/* Insert the commit's review or suspend gate, or raise active_block. */
+/*
+ * Insert the commit's review or suspend gate (with the id its ledger entry
+ * names, from 0.4.0), or raise active_block.
+ */
 static void
-InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds)
+InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds, int64 block_id)
 {
 	bool		suspend = (cmds->block_kind == VERIST_CMD_SUSPEND);
-	Datum		values[7];
-	char		nulls[7] = "       ";
+	Datum		values[8];
+	char		nulls[9] = "        ";
 	bool		payload_null;
 
 	values[0] = PointerGetDatum(wf);
@@ -567,7 +592,7 @@ InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds)
 	values[2] = PointerGetDatum(step);
 	values[3] = CStringGetTextDatum(suspend ? "suspend" : "review");
 	values[4] = FieldText(cmds->block, "reason", NULL, &nulls[4]);
-	values[5] = FieldJsonb(VeristObjectField(cmds->block,
+	values[5] = VeristFieldJsonb(VeristObjectField(cmds->block,
 											 suspend ? "checkpoint" : "payload"),
 						   &payload_null);
 	nulls[5] = payload_null ? 'n' : ' ';
@@ -579,7 +604,8 @@ InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds)
 		nulls[6] = 'n';
 	}
 
-	if (VeristExecute(&block_insert, values, nulls, false, 0) == 1)
+	values[7] = Int64GetDatum(block_id);
+	if (VeristExecute(block_id ? &block_insert_id : &block_insert, values, nulls, false, 0) == 1)
 		return;
 
 	ereport(ERROR,
@@ -642,16 +668,24 @@ InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 }
 
 /*
- * The commit of README "The commit", for both entry points: validate and prepare
- * everything, then write state, block, events and commands.
+ * The commit of README "The commit", for every entry point: validate and
+ * prepare everything, then write state (and, from 0.4.0, the ledger entry),
+ * block, events and commands -- or, for an identical retry of a commit that
+ * landed, return its row and write nothing.
  */
 static Datum
-CommitStep(FunctionCallInfo fcinfo, bool chain)
+CommitStep(FunctionCallInfo fcinfo, CommitMode mode)
 {
 	Commit		c;
 	Datum		result;
+	Jsonb	   *events;
+	Jsonb	   *commands;
+	HeapTuple	row;
 
-	c.chain = chain;
+	memset(&c, 0, sizeof(c));
+	c.mode = mode;
+	c.chain = (mode != COMMIT_PLAIN);
+	c.fcinfo = fcinfo;
 	c.wf = VeristIdArg(fcinfo, 0, "workflow_id");
 	c.run = VeristIdArg(fcinfo, 1, "run_id");
 	c.step = VeristIdArg(fcinfo, 2, "step_id");
@@ -665,21 +699,35 @@ CommitStep(FunctionCallInfo fcinfo, bool chain)
 				 errhint("Use 0 to create a run, or the version it was loaded at.")));
 	c.output = VeristObjectArg(fcinfo, 4, "output");
 	c.sha = pg_cryptohash_create(PG_SHA256);	/* freed at the end, or by abort */
-	PrepareEvents(VeristArrayArg(fcinfo, 5, "events"), &c.ev);
-	if (chain && c.ev.count > 0)
-		PrepareChain(c.wf, c.run, c.step, &c.ev);
-	PrepareCommands(VeristArrayArg(fcinfo, 6, "commands"),
-					text_to_cstring(c.wf), text_to_cstring(c.run), text_to_cstring(c.step),
-					&c.cmds, c.sha);
+	events = VeristArrayArg(fcinfo, 5, "events");
+	commands = VeristArrayArg(fcinfo, 6, "commands");
+	VeristPrepareEvents(events, &c.ev);
+	if (c.chain && c.ev.count > 0)
+		VeristPrepareChain(c.wf, c.run, c.step, &c.ev);
+	VeristPrepareCommands(commands, text_to_cstring(c.wf), text_to_cstring(c.run),
+						  text_to_cstring(c.step), &c.cmds, c.sha);
 
 	VeristConnect(fcinfo);
-	result = VeristReturnRow(fcinfo, c.expected == 0 ? CreateState(&c) : UpdateState(&c));
-	if (c.cmds.block != NULL)
-		InsertBlock(c.wf, c.run, c.step, &c.cmds);
-	if (c.ev.count > 0)
-		InsertEvents(&c);
-	if (c.cmds.count > 0)
-		InsertCommands(c.wf, c.run, c.step, &c.cmds);
+	if (mode == COMMIT_LEDGER)
+	{
+		if (c.cmds.block != NULL)
+			PrepareBlockEntry(&c);
+		PrepareEntry(&c, events, commands);
+		row = (c.expected == 0) ? CreateStateLedger(&c) : UpdateStateLedger(&c);
+	}
+	else
+		row = (c.expected == 0) ? CreateState(&c) : UpdateState(&c);
+	result = VeristReturnRow(fcinfo, row);
+	/* an identical retry returns the stored row and writes nothing more */
+	if (!c.replayed)
+	{
+		if (c.cmds.block != NULL)
+			InsertBlock(c.wf, c.run, c.step, &c.cmds, c.block_id);
+		if (c.ev.count > 0)
+			InsertEvents(&c);
+		if (c.cmds.count > 0)
+			InsertCommands(c.wf, c.run, c.step, &c.cmds);
+	}
 	VeristFinish();
 	pg_cryptohash_free(c.sha);
 	PG_RETURN_DATUM(result);
@@ -694,14 +742,26 @@ PG_FUNCTION_INFO_V1(verist_commit);
 Datum
 verist_commit(PG_FUNCTION_ARGS)
 {
-	return CommitStep(fcinfo, false);
+	return CommitStep(fcinfo, COMMIT_PLAIN);
 }
 
 PG_FUNCTION_INFO_V1(verist_commit_chain);
 
-/* SQL (0.2.0 on): verist_commit, with the events hash-chained per run */
+/* SQL (0.2.0 to 0.3.x): verist_commit, with the events hash-chained per run */
 Datum
 verist_commit_chain(PG_FUNCTION_ARGS)
 {
-	return CommitStep(fcinfo, true);
+	return CommitStep(fcinfo, COMMIT_CHAIN);
+}
+
+PG_FUNCTION_INFO_V1(verist_commit_ledger);
+
+/*
+ * SQL (0.4.0 on): verist_commit, with a ledger entry for the commit and
+ * identical retries answered with the stored result
+ */
+Datum
+verist_commit_ledger(PG_FUNCTION_ARGS)
+{
+	return CommitStep(fcinfo, COMMIT_LEDGER);
 }

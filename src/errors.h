@@ -22,6 +22,8 @@
 #define ERRCODE_VERIST_LEASE_MISMATCH		MAKE_SQLSTATE('V','R','C','0','5')
 /* 0.3.0: re-queueing an outbox entry that is not a dead letter */
 #define ERRCODE_VERIST_NOT_FAILED			MAKE_SQLSTATE('V','R','C','0','6')
+/* 0.4.0: retiring a run that still has work: an active block, open commands */
+#define ERRCODE_VERIST_RUN_ACTIVE			MAKE_SQLSTATE('V','R','C','0','7')
 #define ERRCODE_VERIST_NOT_FOUND			MAKE_SQLSTATE('V','R','N','0','1')
 #define ERRCODE_VERIST_SERIALIZATION		MAKE_SQLSTATE('V','R','S','0','1')
 /* 0.3.1, not a StorageError: gap-free reading asked of a hot standby. */

@@ -62,6 +62,20 @@ static VeristQuery events_after = {
 static LOCKTAG floor_tag;
 static bool floor_tag_set = false;
 
+/*
+ * True only while verist_retire_run removes the events of a run it has just
+ * sealed (0.4.0): the one delete the append-only guard lets through.  A C
+ * variable of this backend, which no SQL can set.
+ */
+static bool retiring = false;
+
+/* Let the append-only guard pass the deletes of a retirement, or stop that. */
+void
+VeristRetiringEvents(bool on)
+{
+	retiring = on;
+}
+
 PG_FUNCTION_INFO_V1(verist_events_refuse_change);
 
 /* Trigger function: refuse UPDATE, DELETE and TRUNCATE of events. */
@@ -75,6 +89,10 @@ verist_events_refuse_change(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function can only be called as a trigger")));
+
+	if (retiring && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_trigtuple);
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		action = "update";

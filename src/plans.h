@@ -11,7 +11,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
-#define VERIST_MAX_ARGS 8
+#define VERIST_MAX_ARGS 16
 
 /*
  * A statement the C code runs through SPI.  The text names verist's tables as

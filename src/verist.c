@@ -32,6 +32,9 @@ static const struct config_enum_entry notify_payload_options[] = {
 	{NULL, 0, false}
 };
 
+/* verist.actor: the application's actor, recorded with every ledger entry. */
+char	   *verist_actor = NULL;
+
 void		_PG_init(void);
 
 /* Module load: define settings, set up caches. */
@@ -75,6 +78,19 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	/*
+	 * Any session may say who acts for it (SET LOCAL for one transaction):
+	 * the ledger records it beside the database roles, which it cannot
+	 * change, so a false actor is still an attributable one.
+	 */
+	DefineCustomStringVariable("verist.actor",
+							   "The application-level actor recorded with each ledger entry.",
+							   "Set it per transaction (SET LOCAL verist.actor = 'alice@example.com'); empty means none.",
+							   &verist_actor,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("verist");
 
 	VeristPlansInit();

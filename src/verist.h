@@ -23,4 +23,7 @@ typedef enum VeristNotifyPayload
 } VeristNotifyPayload;
 extern int	verist_notify_payload;
 
+/* verist.actor (0.4.0): who acts, as the application knows it; recorded in the ledger. */
+extern char *verist_actor;
+
 #endif							/* VERIST_H */

@@ -36,7 +36,8 @@ CREATE OR REPLACE PROCEDURE verist_test_reset()
 LANGUAGE plpgsql AS $$
 BEGIN
     ALTER TABLE verist_events DISABLE TRIGGER USER;
-    TRUNCATE verist_state, verist_events, verist_outbox, verist_blocks RESTART IDENTITY;
+    TRUNCATE verist_state, verist_events, verist_outbox, verist_blocks, verist_ledger, verist_retired
+        RESTART IDENTITY;
     ALTER TABLE verist_events ENABLE TRIGGER USER;
 END
 $$;

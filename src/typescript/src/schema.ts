@@ -1,0 +1,174 @@
+// Drizzle definitions of the tables and views the verist extension creates
+// (CREATE EXTENSION verist; 0.3.1), for your own queries:
+//
+//   import { veristOutbox } from "@verist/storage-pg-verist/schema";
+//   await db.select().from(veristOutbox).where(eq(veristOutbox.status, "failed"));
+//
+// The column names and types are the adapter's (@verist/storage-pg), so its
+// queries keep working, plus the four columns of verist's audit chain
+// (chainSeq/chainHash, seq/hash).  The extension owns these objects: do not
+// let drizzle-kit create, alter or drop them (leave this file out of
+// drizzle.config's `schema`, or use `tablesFilter: ["!verist_*"]`), and do
+// not write to them except through the store: verist_events refuses UPDATE,
+// DELETE and TRUNCATE, and a row written around verist_commit has no place in
+// the hash chain.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  interval,
+  jsonb,
+  pgTable,
+  pgView,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const tz = { withTimezone: true } as const;
+
+/** One row per run: computed state (steps), overlay (humans), version, chain head. */
+export const veristState = pgTable(
+  "verist_state",
+  {
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    version: integer("version").notNull(),
+    computed: jsonb("computed").notNull().default({}),
+    overlay: jsonb("overlay").notNull().default({}),
+    createdAt: timestamp("created_at", tz).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", tz).notNull().defaultNow(),
+    /** 0.2.0: sequence number of the last event in the run's hash chain (0: none). */
+    chainSeq: integer("chain_seq").notNull().default(0),
+    /** 0.2.0: hash of that event (the chain's genesis when there is none). */
+    chainHash: text("chain_hash").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "verist_state_pkey", columns: [t.workflowId, t.runId] }),
+  ],
+);
+
+/** The append-only, hash-chained audit log. */
+export const veristEvents = pgTable(
+  "verist_events",
+  {
+    /** bigint: the store returns it as a string. */
+    id: bigserial("id", { mode: "bigint" }).primaryKey(),
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    stepId: text("step_id").notNull(),
+    type: text("type").notNull(),
+    payload: jsonb("payload"),
+    llmTrace: jsonb("llm_trace"),
+    createdAt: timestamp("created_at", tz).notNull().defaultNow(),
+    /** 0.2.0: place in the run's chain, 1, 2, ... without gaps. */
+    seq: integer("seq").notNull(),
+    /** 0.2.0: the event's chained hash (README of verist: "Audit chain"). */
+    hash: text("hash").notNull(),
+  },
+  (t) => [index("verist_events_run_idx").on(t.workflowId, t.runId)],
+);
+
+/** Commands waiting for, or done with, dispatch. */
+export const veristOutbox = pgTable(
+  "verist_outbox",
+  {
+    id: bigserial("id", { mode: "bigint" }).primaryKey(),
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    stepId: text("step_id").notNull(),
+    command: jsonb("command").notNull(),
+    /** SHA-256 of the canonical JSON of {workflowId, runId, stepId, command}. */
+    dedupeKey: text("dedupe_key").notNull(),
+    /** pending | deferred | leased | dispatched | rejected | failed */
+    status: text("status").notNull().default("pending"),
+    leaseOwner: text("lease_owner"),
+    /** Leased rows: end of the lease.  Pending rows (0.3.0 retries): not leasable before. */
+    leaseExpiresAt: timestamp("lease_expires_at", tz),
+    failures: integer("failures").notNull().default(0),
+    lastError: text("last_error"),
+    createdAt: timestamp("created_at", tz).notNull().defaultNow(),
+    dispatchedAt: timestamp("dispatched_at", tz),
+  },
+  (t) => [
+    uniqueIndex("verist_outbox_dedupe_idx").on(t.dedupeKey),
+    index("verist_outbox_ready_idx")
+      .on(t.id)
+      .where(sql`${t.status} IN ('pending', 'leased')`),
+    index("verist_outbox_deferred_idx")
+      .on(t.workflowId, t.runId, t.stepId)
+      .where(sql`${t.status} = 'deferred'`),
+  ],
+);
+
+/** Review and suspend blocks; at most one unresolved per run. */
+export const veristBlocks = pgTable(
+  "verist_blocks",
+  {
+    id: bigserial("id", { mode: "bigint" }).primaryKey(),
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    stepId: text("step_id").notNull(),
+    /** review | suspend */
+    type: text("type").notNull(),
+    reason: text("reason").notNull(),
+    /** review: the command's payload; suspend: its checkpoint. */
+    payload: jsonb("payload"),
+    /** suspend: the step that resumes (default: the suspending step). */
+    resumeStep: text("resume_step"),
+    /** {approved} or {resumeData}: only the key the block's type needs. */
+    resolution: jsonb("resolution"),
+    createdAt: timestamp("created_at", tz).notNull().defaultNow(),
+    resolvedAt: timestamp("resolved_at", tz),
+  },
+  (t) => [
+    uniqueIndex("verist_blocks_active_idx")
+      .on(t.workflowId, t.runId)
+      .where(sql`${t.resolvedAt} IS NULL`),
+    index("verist_blocks_run_idx").on(t.workflowId, t.runId),
+  ],
+);
+
+/** 0.3.0 operator view: outbox rows by status (one row). */
+export const veristOutboxStats = pgView("verist_outbox_stats", {
+  pending: bigint("pending", { mode: "number" }),
+  retryWaiting: bigint("retry_waiting", { mode: "number" }),
+  deferred: bigint("deferred", { mode: "number" }),
+  leased: bigint("leased", { mode: "number" }),
+  expiredLeases: bigint("expired_leases", { mode: "number" }),
+  dispatched: bigint("dispatched", { mode: "number" }),
+  rejected: bigint("rejected", { mode: "number" }),
+  failed: bigint("failed", { mode: "number" }),
+  oldestPendingAt: timestamp("oldest_pending_at", tz),
+  oldestPendingAge: interval("oldest_pending_age"),
+}).existing();
+
+/** 0.3.0 operator view: unresolved blocks with their age. */
+export const veristActiveBlocks = pgView("verist_active_blocks", {
+  id: bigint("id", { mode: "bigint" }),
+  workflowId: text("workflow_id"),
+  runId: text("run_id"),
+  stepId: text("step_id"),
+  type: text("type"),
+  reason: text("reason"),
+  resumeStep: text("resume_step"),
+  createdAt: timestamp("created_at", tz),
+  age: interval("age"),
+}).existing();
+
+/** 0.3.0 operator view: one row per run. */
+export const veristRunSummary = pgView("verist_run_summary", {
+  workflowId: text("workflow_id"),
+  runId: text("run_id"),
+  version: integer("version"),
+  createdAt: timestamp("created_at", tz),
+  updatedAt: timestamp("updated_at", tz),
+  activeBlock: text("active_block"),
+  blockedSince: timestamp("blocked_since", tz),
+  pendingCommands: bigint("pending_commands", { mode: "number" }),
+  deferredCommands: bigint("deferred_commands", { mode: "number" }),
+  lastEventAt: timestamp("last_event_at", tz),
+}).existing();

@@ -1,0 +1,306 @@
+// The outbox: leaseOutbox, markDispatched, markFailed (the adapter's
+// PgRunStore), and verist's extras markDispatchedBatch, markRetry, requeue,
+// purgeOutbox.  Each lease test first takes every leasable row out of the way
+// (test files run one at a time), so it sees only its own rows.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { createPgRunStore } from '@verist/storage-pg-verist';
+import {
+  assertDate, clearLeasable, ensureExtension, expectErr, expectOk, newPool, newWorkflow, rows,
+} from './helpers.mjs';
+
+let pool;
+let store;
+
+before(async () => {
+  pool = newPool();
+  await ensureExtension(pool);
+  store = createPgRunStore({ db: drizzle(pool) });
+});
+after(() => pool.end());
+beforeEach(() => clearLeasable(pool));
+
+const ENTRY_KEYS = ['id', 'workflowId', 'runId', 'stepId', 'command', 'dedupeKey', 'status', 'lastError', 'createdAt'];
+const RECORD_KEYS = [...ENTRY_KEYS, 'leaseOwner', 'leaseExpiresAt', 'failures', 'dispatchedAt'];
+
+/** A run whose first step emitted n pending emit commands; their ids in order. */
+async function pending(n, stepId = 'produce') {
+  const ids = { workflowId: newWorkflow(), runId: 'r' };
+  const commands = Array.from({ length: n }, (_, i) => ({ type: 'emit', topic: `t${i}`, payload: { i } }));
+  expectOk(await store.commit({ ...ids, stepId, expectedVersion: 0, output: {}, events: [], commands }));
+  const out = await rows(pool, 'verist_outbox', ids);
+  return { ids, outboxIds: out.map((r) => String(r.id)), commands };
+}
+
+const owner = () => `dispatcher-${Math.random().toString(36).slice(2)}`;
+
+async function outboxRow(id) {
+  const r = await pool.query('SELECT * FROM verist_outbox WHERE id = $1', [id]);
+  return r.rows[0];
+}
+
+// ---------------------------------------------------------------- leaseOutbox
+
+test('leaseOutbox: leases pending rows oldest first, as OutboxEntry (9 keys, string id, Date, status leased)', async () => {
+  const a = await pending(2);
+  const b = await pending(1);
+  const o = owner();
+  const leased = expectOk(await store.leaseOutbox(o, 10));
+  assert.deepEqual(leased.map((e) => e.id), [...a.outboxIds, ...b.outboxIds]);
+  const e = leased[0];
+  assert.deepEqual(Object.keys(e), ENTRY_KEYS);
+  assert.equal(typeof e.id, 'string');
+  assert.equal(e.workflowId, a.ids.workflowId);
+  assert.equal(e.runId, 'r');
+  assert.equal(e.stepId, 'produce');
+  assert.deepEqual(e.command, a.commands[0]);
+  assert.match(e.dedupeKey, /^[0-9a-f]{64}$/);
+  assert.equal(e.status, 'leased');
+  assert.equal(e.lastError, null);
+  assertDate(e.createdAt, 'createdAt');
+  const row = await outboxRow(e.id);
+  assert.equal(row.status, 'leased');
+  assert.equal(row.lease_owner, o);
+});
+
+test('leaseOutbox: limit caps the batch; limit 0 leases nothing (as the adapter\'s LIMIT 0)', async () => {
+  const p = await pending(5);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 0)), []);
+  assert.equal((await outboxRow(p.outboxIds[0])).status, 'pending');
+  const first = expectOk(await store.leaseOutbox(owner(), 2));
+  assert.deepEqual(first.map((e) => e.id), p.outboxIds.slice(0, 2));
+  const rest = expectOk(await store.leaseOutbox(owner(), 100));
+  assert.deepEqual(rest.map((e) => e.id), p.outboxIds.slice(2));
+});
+
+test('leaseOutbox: the lease lasts leaseDurationMs, 30000 by default; other owners skip leased rows until it expires', async () => {
+  const p = await pending(2);
+  const t0 = Date.now();
+  const [def] = expectOk(await store.leaseOutbox(owner(), 1));
+  const row = await outboxRow(def.id);
+  const ms = row.lease_expires_at.getTime() - t0;
+  assert.ok(ms > 29_000 && ms < 31_500, `default lease ${ms} ms`);
+  const o = owner();
+  const [short] = expectOk(await store.leaseOutbox(o, 1, 150));
+  assert.equal(short.id, p.outboxIds[1]);
+  const shortMs = (await outboxRow(short.id)).lease_expires_at.getTime() - Date.now();
+  assert.ok(shortMs <= 150, `short lease ${shortMs} ms`);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10)), []);
+  await sleep(250);
+  const retaken = expectOk(await store.leaseOutbox('another', 10));
+  assert.deepEqual(retaken.map((e) => e.id), [short.id]);
+  // the first owner lost it: finalising is lease_mismatch now
+  expectErr(await store.markDispatched(short.id, o), 'conflict', 'lease_mismatch');
+  expectOk(await store.markDispatched(short.id, 'another'));
+});
+
+test('leaseOutbox: a lease of 0 ms (or less) leases the rows, already expired — as the adapter\'s now + 0', async () => {
+  const p = await pending(1);
+  const o = owner();
+  const leased = expectOk(await store.leaseOutbox(o, 10, 0));
+  assert.deepEqual(leased.map((e) => e.id), p.outboxIds);
+  await sleep(5);
+  const again = expectOk(await store.leaseOutbox('other', 10, -50));
+  assert.deepEqual(again.map((e) => e.id), p.outboxIds);
+  assert.equal((await outboxRow(p.outboxIds[0])).lease_owner, 'other');
+});
+
+test('leaseOutbox: deferred, dispatched, rejected and failed rows are never leased', async () => {
+  const ids = { workflowId: newWorkflow(), runId: 'r' };
+  expectOk(await store.commit({ ...ids, stepId: 's', expectedVersion: 0, output: {},
+    commands: [{ type: 'review', reason: 'hold' }, { type: 'invoke', step: 'x', input: 1 }] }));
+  const done = await pending(3);
+  const o = owner();
+  const leased = expectOk(await store.leaseOutbox(o, 10));
+  assert.deepEqual(leased.map((e) => e.id), done.outboxIds);
+  expectOk(await store.markDispatched(done.outboxIds[0], o));
+  expectOk(await store.markFailed(done.outboxIds[1], o, 'boom'));
+  await pool.query("UPDATE verist_outbox SET status = 'rejected', lease_owner = NULL WHERE id = $1", [done.outboxIds[2]]);
+  await pool.query("UPDATE verist_outbox SET lease_expires_at = now() - interval '1 hour' WHERE id = ANY($1::bigint[])", [done.outboxIds]);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10)), []);
+  assert.deepEqual((await rows(pool, 'verist_outbox', ids)).map((r) => r.status), ['deferred']);
+});
+
+test('leaseOutbox: concurrent dispatchers get disjoint sets (SKIP LOCKED), together every row once', async () => {
+  const p = await pending(40);
+  const results = await Promise.all([1, 2, 3, 4].map((n) => store.leaseOutbox(`d${n}`, 15)));
+  const all = results.flatMap((r) => expectOk(r).map((e) => e.id));
+  assert.equal(new Set(all).size, all.length, 'no row leased twice');
+  assert.deepEqual([...all].sort(), [...p.outboxIds].sort());
+});
+
+test('leaseOutbox: no limit leases every pending row (the adapter\'s LIMIT NULL)', async () => {
+  const p = await pending(3);
+  const leased = expectOk(await store.leaseOutbox(owner()));
+  assert.deepEqual(leased.map((e) => e.id), p.outboxIds);
+});
+
+test('leaseOutbox: a negative limit or a non-finite duration is serialization_error (nothing leased)', async () => {
+  const p = await pending(1);
+  expectErr(await store.leaseOutbox(owner(), -1), 'serialization_error');
+  expectErr(await store.leaseOutbox(owner(), 1, Number.NaN), 'serialization_error');
+  expectErr(await store.leaseOutbox(owner(), 1, Infinity), 'serialization_error');
+  assert.equal((await outboxRow(p.outboxIds[0])).status, 'pending');
+});
+
+test('leaseOutbox: a lease longer than verist\'s bound (100 years) is capped, not refused', async () => {
+  const p = await pending(1);
+  const [e] = expectOk(await store.leaseOutbox(owner(), 1, 1e15));
+  assert.equal(e.id, p.outboxIds[0]);
+  const years = ((await outboxRow(e.id)).lease_expires_at.getTime() - Date.now()) / (365.25 * 86_400_000);
+  assert.ok(years > 95 && years < 100.5, `${years} years`);
+});
+
+// ---------------------------------------------------------------- markDispatched / markFailed
+
+test('markDispatched: the lease owner finalises — ok(undefined), dispatched, lease and last error cleared, dispatched_at set', async () => {
+  const p = await pending(1);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1));
+  await pool.query("UPDATE verist_outbox SET last_error = 'stale' WHERE id = $1", [p.outboxIds[0]]);
+  const r = await store.markDispatched(p.outboxIds[0], o);
+  assert.deepEqual(r, { ok: true, value: undefined });
+  const row = await outboxRow(p.outboxIds[0]);
+  assert.equal(row.status, 'dispatched');
+  assert.equal(row.lease_owner, null);
+  assert.equal(row.lease_expires_at, null);
+  assert.equal(row.last_error, null);
+  assertDate(row.dispatched_at, 'dispatched_at');
+  // once dispatched, finalising again is a lease_mismatch
+  expectErr(await store.markDispatched(p.outboxIds[0], o), 'conflict', 'lease_mismatch');
+});
+
+test('markDispatched: anyone but the lease owner gets conflict/lease_mismatch and the row is untouched', async () => {
+  const p = await pending(2);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1));
+  expectErr(await store.markDispatched(p.outboxIds[0], 'intruder'), 'conflict', 'lease_mismatch');
+  expectErr(await store.markDispatched(p.outboxIds[0], ''), 'conflict', 'lease_mismatch');
+  expectErr(await store.markDispatched(p.outboxIds[1], o), 'conflict', 'lease_mismatch'); // not leased
+  expectErr(await store.markDispatched('999999999999', o), 'conflict', 'lease_mismatch'); // no such row
+  const row = await outboxRow(p.outboxIds[0]);
+  assert.equal(row.status, 'leased');
+  assert.equal(row.lease_owner, o);
+});
+
+test('markDispatched / markFailed: a non-numeric outbox id is serialization_error "Invalid outbox ID" (no throw, no query)', async () => {
+  for (const bad of ['abc', '', '-1', '1.5', '12a', ' 1']) {
+    const e = expectErr(await store.markDispatched(bad, 'o'), 'serialization_error');
+    assert.equal(e.message, `Invalid outbox ID: ${bad}`);
+    expectErr(await store.markFailed(bad, 'o', 'x'), 'serialization_error');
+  }
+});
+
+test('markDispatched: the owner of an expired lease may still finalise while nobody re-leased the row (as the adapter)', async () => {
+  const p = await pending(1);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1, 20));
+  await sleep(60);
+  expectOk(await store.markDispatched(p.outboxIds[0], o));
+  assert.equal((await outboxRow(p.outboxIds[0])).status, 'dispatched');
+});
+
+test('markFailed: the owner marks failed — failures + 1, last_error kept, lease cleared, never leased again', async () => {
+  const p = await pending(1);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1));
+  expectErr(await store.markFailed(p.outboxIds[0], 'intruder', 'no'), 'conflict', 'lease_mismatch');
+  const r = await store.markFailed(p.outboxIds[0], o, 'downstream 503');
+  assert.deepEqual(r, { ok: true, value: undefined });
+  const row = await outboxRow(p.outboxIds[0]);
+  assert.equal(row.status, 'failed');
+  assert.equal(row.failures, 1);
+  assert.equal(row.last_error, 'downstream 503');
+  assert.equal(row.lease_owner, null);
+  assert.equal(row.lease_expires_at, null);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10)), []);
+});
+
+test('markFailed: an error that is not a string is stored as text ("" for none) instead of refused', async () => {
+  const p = await pending(3);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 3));
+  expectOk(await store.markFailed(p.outboxIds[0], o, undefined));
+  expectOk(await store.markFailed(p.outboxIds[1], o, null));
+  expectOk(await store.markFailed(p.outboxIds[2], o, new Error('kaput')));
+  assert.equal((await outboxRow(p.outboxIds[0])).last_error, '');
+  assert.equal((await outboxRow(p.outboxIds[1])).last_error, '');
+  assert.equal((await outboxRow(p.outboxIds[2])).last_error, 'kaput');
+});
+
+// ---------------------------------------------------------------- extras
+
+test('markDispatchedBatch (extra): finalises the listed rows the owner leases, returns their ids, skips the rest', async () => {
+  const p = await pending(4);
+  const o = owner();
+  const leased = expectOk(await store.leaseOutbox(o, 3)).map((e) => e.id);
+  const done = expectOk(await store.markDispatchedBatch([...leased, p.outboxIds[3], '999999999999'], o));
+  assert.deepEqual([...done].sort(), [...leased].sort());
+  assert.ok(done.every((id) => typeof id === 'string'));
+  for (const id of leased) assert.equal((await outboxRow(id)).status, 'dispatched');
+  assert.equal((await outboxRow(p.outboxIds[3])).status, 'pending');
+  assert.deepEqual(expectOk(await store.markDispatchedBatch([], o)), []);
+  assert.deepEqual(expectOk(await store.markDispatchedBatch(leased, o)), []);
+  expectErr(await store.markDispatchedBatch(['x'], o), 'serialization_error');
+});
+
+test('markRetry (extra): pending again after a backoff, failed (dead letter) at maxAttempts; returns the whole row', async () => {
+  const p = await pending(1);
+  const id = p.outboxIds[0];
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1));
+  expectErr(await store.markRetry(id, 'intruder', 'e', { maxAttempts: 2 }), 'conflict', 'lease_mismatch');
+  const t0 = Date.now();
+  const first = expectOk(await store.markRetry(id, o, 'timeout', { maxAttempts: 2, baseDelayMs: 200 }));
+  assert.deepEqual(Object.keys(first), RECORD_KEYS);
+  assert.equal(first.id, id);
+  assert.equal(first.status, 'pending');
+  assert.equal(first.failures, 1);
+  assert.equal(first.lastError, 'timeout');
+  assert.equal(first.leaseOwner, null);
+  assertDate(first.leaseExpiresAt, 'leaseExpiresAt');
+  const wait = first.leaseExpiresAt.getTime() - t0;
+  assert.ok(wait > 100 && wait <= 260, `backoff ${wait} ms`);
+  assert.deepEqual(expectOk(await store.leaseOutbox(o, 1)), [], 'not leasable during the backoff');
+  await sleep(260);
+  const [again] = expectOk(await store.leaseOutbox(o, 1));
+  assert.equal(again.id, id);
+  const dead = expectOk(await store.markRetry(id, o, 'timeout again', { maxAttempts: 2, baseDelayMs: 200 }));
+  assert.equal(dead.status, 'failed');
+  assert.equal(dead.failures, 2);
+  assert.equal(dead.dispatchedAt, null);
+  expectErr(await store.markRetry(id, o, 'x', { maxAttempts: 0 }), 'serialization_error');
+});
+
+test('requeue (extra): a dead letter back to pending with failures reset; not_failed / not_found otherwise', async () => {
+  const p = await pending(2);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 2));
+  expectOk(await store.markFailed(p.outboxIds[0], o, 'gave up'));
+  const r = expectOk(await store.requeue(p.outboxIds[0]));
+  assert.deepEqual(Object.keys(r), RECORD_KEYS);
+  assert.equal(r.status, 'pending');
+  assert.equal(r.failures, 0);
+  assert.equal(r.lastError, 'gave up');
+  expectErr(await store.requeue(p.outboxIds[1]), 'conflict', 'not_failed');
+  expectErr(await store.requeue('999999999999'), 'not_found');
+  expectErr(await store.requeue('nope'), 'serialization_error');
+  const leased = expectOk(await store.leaseOutbox(o, 10));
+  assert.deepEqual(leased.map((e) => e.id), [p.outboxIds[0]]);
+});
+
+test('purgeOutbox (extra): deletes finished (dispatched) rows older than the age, leaves live ones', async () => {
+  const p = await pending(2);
+  const o = owner();
+  expectOk(await store.leaseOutbox(o, 1));
+  expectOk(await store.markDispatched(p.outboxIds[0], o));
+  await pool.query("UPDATE verist_outbox SET dispatched_at = now() - interval '2 days' WHERE id = $1", [p.outboxIds[0]]);
+  assert.equal(expectOk(await store.purgeOutbox(7 * 86_400_000)), 0);
+  const n = expectOk(await store.purgeOutbox(86_400_000, 100_000));
+  assert.ok(n >= 1, `deleted ${n}`);
+  assert.equal(await outboxRow(p.outboxIds[0]), undefined);
+  assert.equal((await outboxRow(p.outboxIds[1])).status, 'pending');
+  expectErr(await store.purgeOutbox(-1), 'serialization_error');
+});

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Every verist function through the router, compared with one plain database.
+
+    matrix.py ROUTER_DSN REFERENCE_DSN SHARD_DSN...
+
+The same scenario -- every function of verist's API, the views, the
+procedure, and the errors each one raises -- runs against the router (runs
+spread over the shards) and against a reference database that has verist
+alone.  Every answer must be the same: rows (ids, timestamps and hashes left
+out where they must differ: ids come from the shards' ranges, hashes chain
+the commit time), SQLSTATEs, and error messages, details and hints once
+PL/Proxy's prefixes are taken off.  Then what only the router shows: the
+prefixes themselves, ids routed to the shard they name, a batch split over
+the shards, the lease's max_entries shared out, one cursor per shard for
+verist_read_events, the documented hash computed by a client, and a ROLLBACK
+on the router that does not undo a proxied commit.
+
+Prints "ok - " / "not ok - " lines.
+"""
+import datetime
+import hashlib
+import json
+import random
+import re
+import sys
+
+import psycopg
+
+failures = []
+IDS = re.compile(r"([Oo]utbox entry )\d+")
+PREFIX = re.compile(r"^[\w.\"]+\(\d+\): \[[^\]]*\] REMOTE ERROR: ")
+
+
+def check(ok, what, detail=None):
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+        if detail:
+            for line in str(detail).splitlines()[:12]:
+                line = line if len(line) < 3000 else line[:3000]
+                print("#   " + line)
+
+
+def norm(v):
+    if isinstance(v, datetime.datetime):
+        return "<ts>"
+    if isinstance(v, datetime.timedelta):
+        return "<interval>"
+    if isinstance(v, (list, tuple)):
+        return [norm(x) for x in v]
+    return v
+
+
+class Side:
+    """One connection and the transcript of what it answered."""
+
+    def __init__(self, dsn, routed):
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.routed = routed
+        self.out = []
+        self.prefixes = []
+
+    def call(self, label, sql, params=(), keep=False):
+        try:
+            cur = self.conn.execute(sql, params)
+            rows = cur.fetchall() if cur.description else []
+            self.out.append((label, "rows", [norm(list(r)) for r in rows]))
+            return rows
+        except psycopg.Error as e:
+            d = e.diag
+            msg = d.message_primary or ""
+            if self.routed:
+                m = PREFIX.match(msg)
+                self.prefixes.append((label, bool(m), msg))
+                if m:
+                    msg = msg[m.end():]
+            detail = (d.message_detail or "").replace("Remote detail: ", "", 1)
+            hint = (d.message_hint or "").replace("Remote hint: ", "", 1)
+            # outbox ids differ by construction (the shards' ranges)
+            msg, detail = (IDS.sub(r"\1<id>", x) for x in (msg, detail))
+            self.out.append((label, "error", [e.sqlstate, msg, detail, hint]))
+            return None
+
+
+def scenario(s, ids_of):
+    """The same calls on either side.  ids_of(side-rows) maps outbox rows to
+    their (run, step) so that later calls can name them on each side."""
+    W = "mx"
+    emit = lambda t: {"type": "emit", "topic": t, "payload": {"t": t}}
+    S = "SELECT version, computed, overlay, chain_seq FROM "
+    s.call("commit create", S + "verist_commit(%s, %s, %s, 0, %s::jsonb, %s::jsonb, %s::jsonb)",
+           (W, "m-1", "s1", '{"a": 1}', json.dumps([{"type": "x", "payload": {"n": 1}}]),
+            json.dumps([emit("a"), emit("b"), emit("c")])))
+    s.call("commit update", S + "verist_commit(%s, %s, %s, 1, %s::jsonb, %s::jsonb)",
+           (W, "m-1", "s2", '{"b": 2}', json.dumps([{"type": "y"}, {"type": "z", "payload": None}])))
+    s.call("commit with the default events and commands", S + "verist_commit(%s, %s, %s, 2, %s::jsonb)",
+           (W, "m-1", "s3", '{"c": 3}'))
+    s.call("commit at a stale version (VRC02)", S + "verist_commit(%s, %s, 's', 1, '{}')", (W, "m-1"))
+    s.call("commit creating an existing run (VRC01)", S + "verist_commit(%s, %s, 's', 0, '{}')", (W, "m-1"))
+    s.call("commit to a missing run (VRN01)", S + "verist_commit(%s, %s, 's', 4, '{}')", (W, "nope"))
+    s.call("commit with a NULL workflow id (VRS01)", S + "verist_commit(NULL, 'r', 's', 0, '{}')")
+    s.call("commit with a bad event (VRS01)", S + "verist_commit(%s, 'm-9', 's', 0, '{}', '[{\"kind\": 1}]')", (W,))
+    s.call("verist_load", "SELECT workflow_id, run_id, version, computed, overlay, created_at, chain_seq"
+           " FROM verist_load(%s, %s)", (W, "m-1"))
+    s.call("verist_load of a missing run", "SELECT * FROM verist_load(%s, %s)", (W, "nope"))
+    s.call("verist_effective_state", "SELECT verist_effective_state(%s, %s)", (W, "m-1"))
+    s.call("verist_effective_state of a missing run", "SELECT verist_effective_state(%s, %s)", (W, "nope"))
+    s.call("verist_set_overlay", "SELECT version, computed, overlay FROM verist_set_overlay(%s, %s, %s::jsonb)",
+           (W, "m-1", '{"a": 10}'))
+    s.call("verist_set_overlay of a missing run (VRN01)", "SELECT * FROM verist_set_overlay(%s, 'nope', '{}')", (W,))
+    s.call("review commit", S + "verist_commit(%s, 'm-2', 's1', 0, '{}', '[]', %s::jsonb)",
+           (W, json.dumps([emit("d"), {"type": "review", "reason": "look", "payload": {"p": 1}}])))
+    B = "SELECT workflow_id, run_id, step_id, type, reason, payload, resume_step, resolution, created_at, resolved_at FROM "
+    s.call("verist_get_block", B + "verist_get_block(%s, 'm-2')", (W,))
+    s.call("verist_get_block of a run without one", B + "verist_get_block(%s, 'm-1')", (W,))
+    s.call("a second review while one is active (VRC03)",
+           S + "verist_commit(%s, 'm-2', 's2', 1, '{}', '[]', '[{\"type\": \"review\", \"reason\": \"again\"}]')", (W,))
+    s.call("verist_resolve_block (approve)", B + "verist_resolve_block(%s, 'm-2', '{\"approved\": true}')", (W,))
+    s.call("verist_resolve_block again (no rows)", B + "verist_resolve_block(%s, 'm-2', '{\"approved\": true}')", (W,))
+    s.call("verist_resolve_block with a bad resolution (VRS01)", B + "verist_resolve_block(%s, 'm-2', '[]')", (W,))
+    s.call("suspend commit", S + "verist_commit(%s, 'm-3', 's1', 0, '{}', '[]', %s::jsonb)",
+           (W, json.dumps([{"type": "suspend", "reason": "wait", "checkpoint": {"c": 1}, "resumeStep": "go"}])))
+    s.call("verist_resolve_block (resume)", B + "verist_resolve_block(%s, 'm-3', '{\"resumeData\": {\"r\": 2}}')", (W,))
+    s.call("commit m-4", S + "verist_commit(%s, 'm-4', 's1', 0, '{}', '[]', %s::jsonb)", (W, json.dumps([emit("e")])))
+    s.call("the same command again (VRC04)", S + "verist_commit(%s, 'm-4', 's1', 1, '{}', '[]', %s::jsonb)",
+           (W, json.dumps([emit("e")])))
+    s.call("verist_verify_run", "SELECT * FROM verist_verify_run(%s, 'm-1')", (W,))
+    s.call("verist_verify_run of a missing run (VRN01)", "SELECT * FROM verist_verify_run(%s, 'nope')", (W,))
+    s.call("verist_run_digest is the run's head",
+           "SELECT d.seq, d.hash = l.chain_hash FROM verist_run_digest(%s, 'm-1') d, verist_load(%s, 'm-1') l", (W, W))
+    s.call("verist_run_digest of a missing run (VRN01)", "SELECT * FROM verist_run_digest(%s, 'nope')", (W,))
+
+    L = ("SELECT workflow_id, run_id, step_id, command, status, failures, last_error, lease_owner"
+         " FROM verist_lease_outbox(%s, %s) ORDER BY run_id, step_id, command->>'topic'")
+    s.call("verist_lease_outbox", L, ("o", 100))
+    ids = ids_of(s)
+    s.call("verist_lease_outbox with nothing left", L, ("o", 100))
+    s.call("verist_lease_outbox with max_entries 0 (VRS01)", L, ("o", 0))
+    s.call("verist_lease_outbox with a NULL owner (VRS01)", L, (None, 5))
+    s.call("verist_mark_dispatched", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"],))
+    s.call("verist_mark_dispatched again (VRC05)", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"],))
+    s.call("verist_mark_dispatched by another owner (VRC05)", "SELECT verist_mark_dispatched(%s, 'x')", (ids["b"],))
+    s.call("verist_mark_dispatched of an unknown id (VRC05)", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"] + 999,))
+    s.call("verist_mark_failed", "SELECT verist_mark_failed(%s, 'o', 'boom')", (ids["b"],))
+    s.call("verist_requeue", "SELECT status, failures, last_error FROM verist_requeue(%s)", (ids["b"],))
+    s.call("verist_requeue of a dispatched row (VRC06)", "SELECT * FROM verist_requeue(%s)", (ids["a"],))
+    s.call("verist_requeue of an unknown id (VRN01)", "SELECT * FROM verist_requeue(%s)", (ids["a"] + 999,))
+    s.call("lease the re-queued row", L, ("o", 1))
+    s.call("verist_mark_retry", "SELECT status, failures, last_error, lease_owner, lease_expires_at"
+           " FROM verist_mark_retry(%s, 'o', 'later', 3, '1 hour', '1 hour')", (ids["b"],))
+    s.call("verist_mark_retry by another owner (VRC05)",
+           "SELECT * FROM verist_mark_retry(%s, 'x', 'e', 3)", (ids["c"],))
+    s.call("verist_mark_dispatched_batch of rows on every shard, NULL and unknown ids",
+           "SELECT count(*) FROM verist_mark_dispatched_batch(%s, 'o')",
+           ([ids["c"], ids["d"], ids["e"], ids["resume"], None, ids["a"] + 999],))
+    s.call("verist_mark_dispatched_batch of an empty array", "SELECT * FROM verist_mark_dispatched_batch('{}', 'o')")
+    s.call("verist_mark_dispatched_batch of NULL (VRS01)", "SELECT * FROM verist_mark_dispatched_batch(NULL, 'o')")
+    s.call("verist_outbox_stats", "SELECT pending, retry_waiting, deferred, leased, expired_leases, dispatched,"
+           " rejected, failed, oldest_pending_at IS NULL, oldest_pending_age IS NULL FROM verist_outbox_stats")
+    s.call("verist_active_blocks", "SELECT workflow_id, run_id, step_id, type, reason, resume_step"
+           " FROM verist_active_blocks WHERE workflow_id = %s ORDER BY run_id", (W,))
+    s.call("verist_run_summary", "SELECT workflow_id, run_id, version, active_block, pending_commands,"
+           " deferred_commands, last_event_at IS NULL FROM verist_run_summary WHERE workflow_id = %s ORDER BY run_id", (W,))
+    s.call("verist_verify_all", "SELECT * FROM verist_verify_all()")
+    s.call("verist_purge_outbox", "SELECT verist_purge_outbox('0 seconds', 1000)")
+    s.call("verist_purge_outbox with max_rows 0 (VRS01)", "SELECT verist_purge_outbox('0 seconds', 0)")
+    s.call("CALL verist_purge_outbox_all", "CALL verist_purge_outbox_all('0 seconds', 1)")
+    s.call("verist_canonical_json", "SELECT verist_canonical_json('{\"b\": [1.0, 1e21, \"\\u00e9\"], \"a\": null}')")
+    s.call("verist_canonical_json beyond double (VRS01)", "SELECT verist_canonical_json('1e400')")
+    s.call("verist_dedupe_key", "SELECT verist_dedupe_key('w', 'r', 's', '{\"type\": \"emit\", \"topic\": \"t\"}')")
+    s.call("verist_chain_genesis", "SELECT verist_chain_genesis('w', 'r')")
+    s.call("verist_event_hash", "SELECT verist_event_hash(%s, 'w', 'r', 's', 't', '{\"p\": 1}', NULL, 1,"
+           " '2026-01-01 00:00:00+00')", ("0" * 64,))
+
+
+def main(router_dsn, ref_dsn, shard_dsns):
+    router = Side(router_dsn, True)
+    ref = Side(ref_dsn, False)
+    shards = [psycopg.connect(d, autocommit=True) for d in shard_dsns]
+
+    def ids_router(side):
+        out = {}
+        for conn in shards:
+            for i, t in conn.execute("SELECT id, coalesce(command->>'topic', 'resume') FROM verist_outbox"
+                                     " WHERE workflow_id = 'mx'"):
+                out[t] = i
+        return out
+
+    def ids_ref(side):
+        return {t: i for i, t in side.conn.execute(
+            "SELECT id, coalesce(command->>'topic', 'resume') FROM verist_outbox WHERE workflow_id = 'mx'")}
+
+    scenario(router, ids_router)
+    scenario(ref, ids_ref)
+    for (label, kind, got), (_, rkind, want) in zip(router.out, ref.out):
+        check(kind == rkind and got == want, "through the router as on one database: %s" % label,
+              "router:    %s %s\nreference: %s %s" % (kind, json.dumps(got, default=str)[:3000],
+                                                        rkind, json.dumps(want, default=str)[:3000]))
+    check(len(router.out) == len(ref.out) > 50, "the scenario ran %d calls on each side" % len(router.out))
+    errors = [e for e in router.out if e[1] == "error"]
+    check(errors and all(ok for _, ok, _ in router.prefixes),
+          "every error through the router keeps its SQLSTATE and gains PL/Proxy's prefix (%d errors), e.g. %r"
+          % (len(errors), router.prefixes[0][2] if router.prefixes else None),
+          "\n".join(m for _, ok, m in router.prefixes if not ok))
+
+    # The scenario's runs live on more than one shard, each where the router says.
+    placed = {}
+    for k, conn in enumerate(shards, 1):
+        for (run,) in conn.execute("SELECT run_id FROM verist_state WHERE workflow_id = 'mx'"):
+            placed[run] = k
+    rc = router.conn
+    said = {run: rc.execute("SELECT verist_proxy_shard_of_run('mx', %s)", (run,)).fetchone()[0] for run in placed}
+    check(placed == said and len(set(placed.values())) >= 2,
+          "the scenario's runs are spread over %d shards, each on the shard the router names (%s)"
+          % (len(set(placed.values())), json.dumps(placed, sort_keys=True)))
+
+    # Ids name their shard: a lease through the router takes rows of every
+    # shard; each id's top bits are its shard's number.
+    for n in range(12):
+        rc.execute("SELECT verist_commit('ids', %s, 's', 0, '{}', '[]', %s::jsonb)",
+                   ("i-%d" % n, json.dumps([{"type": "emit", "topic": "x%d" % n}])))
+    lease_owner = "router-lease"
+    got = rc.execute("SELECT id, run_id FROM verist_lease_outbox(%s, 5)", (lease_owner,)).fetchall()
+    per = {}
+    for i, run in got:
+        per.setdefault(i >> 48, []).append(i)
+    check(len(got) == 5 and len(per) == len(shards),
+          "verist_lease_outbox(owner, 5) through the router leases 5 rows in all, shared out between the %d shards (%s)"
+          % (len(shards), {k: len(v) for k, v in per.items()}))
+    right = all(rc.execute("SELECT verist_proxy_shard_of_run('ids', %s)", (run,)).fetchone()[0] == i >> 48
+                for i, run in got)
+    check(right, "every leased id names (id >> 48) the shard that holds its run")
+    batch = [i for i, _ in got]
+    done = [r[0] for r in rc.execute("SELECT * FROM verist_mark_dispatched_batch(%s, %s)", (batch, lease_owner))]
+    status = {}
+    for k, conn in enumerate(shards, 1):
+        for i, st in conn.execute("SELECT id, status FROM verist_outbox WHERE id = ANY(%s)", (batch,)):
+            status[i] = (k, st)
+    check(sorted(done) == sorted(batch) and all(st == "dispatched" and k == i >> 48 for i, (k, st) in status.items())
+          and len(status) == len(batch),
+          "verist_mark_dispatched_batch split its ids: each shard finalised its own (%d ids over %d shards)"
+          % (len(batch), len({k for k, _ in status.values()})))
+
+    # One cursor per shard: verist_read_events(k << 48, n) through the router
+    # reads shard k's events only, in id order.
+    ok = True
+    total = 0
+    for k, conn in enumerate(shards, 1):
+        direct = [r[0] for r in conn.execute("SELECT id FROM verist_read_events(%s, 10000)", (k << 48,))]
+        routed = [r[0] for r in rc.execute("SELECT id FROM verist_read_events(%s, 10000)", (k << 48,))]
+        ok = ok and direct == routed and all(i >> 48 == k for i in routed)
+        total += len(routed)
+    check(ok and total > 0, "verist_read_events through the router follows each shard's cursor (%d events)" % total)
+
+    # The documented hash, computed by a client.
+    rng = random.Random(7)
+    parts = rc.execute("SELECT partitions FROM verist_proxy_config").fetchone()[0]
+    pairs = [("invoice", "run-42"), ("", ""), ("é", "✓"), ("a\tb", "c")]
+    pairs += [("".join(rng.choice("ab€\U0001f600 _-") for _ in range(rng.randint(1, 9))),
+               "r-%d" % rng.randint(0, 10 ** 9)) for _ in range(300)]
+    mism = []
+    for w, r in pairs:
+        h = int.from_bytes(hashlib.sha256(w.encode() + b"\0" + r.encode()).digest()[:4], "big")
+        got = rc.execute("SELECT verist_proxy_hash(%s, %s), verist_proxy_partition(%s, %s)", (w, r, w, r)).fetchone()
+        if got != (h, h % parts):
+            mism.append((w, r, got, (h, h % parts)))
+    check(not mism, "a client computes the router's hash and partition (%d pairs, %d partitions)"
+          % (len(pairs), parts), mism[:3])
+
+    # Each proxied call is its own transaction on the shard.
+    with psycopg.connect(router_dsn) as tx:
+        tx.execute("SELECT verist_commit('mx', 'rolled-back', 's', 0, '{}')")
+        tx.rollback()
+    left = rc.execute("SELECT count(*) FROM verist_load('mx', 'rolled-back')").fetchone()[0]
+    with psycopg.connect(ref_dsn) as tx:
+        tx.execute("SELECT verist_commit('mx', 'rolled-back', 's', 0, '{}')")
+        tx.rollback()
+    ref_left = ref.conn.execute("SELECT count(*) FROM verist_load('mx', 'rolled-back')").fetchone()[0]
+    check(left == 1 and ref_left == 0,
+          "a ROLLBACK on the router does not undo a proxied commit (it committed on the shard; on one database it is undone)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:]))

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Scale-out: verist sharded over two servers behind a PL/Proxy router
+# (src/proxy, the verist_proxy extension), with PgBouncer (transaction mode)
+# between the router and the shards, all on loopback ports 5800-5899:
+#   * the committed router script is what generate.py makes from a shard's
+#     catalog, and verist_proxy_check() finds no difference;
+#   * every verist function through the router answers as one database does
+#     (test/scaleout/matrix.py): rows, SQLSTATEs, messages less PL/Proxy's
+#     prefix; ids routed by their shard bits, a batch split, the lease shared,
+#     a cursor per shard, the documented hash, ROLLBACK not undoing a call;
+#   * concurrent commits through the router with a dispatcher and a tailer
+#     per shard (direct, LISTEN) and one of each through the router: nothing
+#     lost, nothing delivered or read twice, every chain verifies, also
+#     outside the database against the acknowledged heads as anchors;
+#   * the call after an error is cheaper through PgBouncer than direct;
+#   * one shard down stops nothing on the other;
+#   * a shard whose verist gained a column or a function is caught (type drift);
+#   * a third shard added and partitions moved to it, under load.
+# Ends with "N passed, M failed".  VERIST_LONG=1: a longer load.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/scaleout/lib.sh
+export PGOPTIONS="-c client_min_messages=warning"
+
+pass=0; fail=0
+result() { if [ "$1" = OK ]; then pass=$((pass + 1)); echo "ok - $2"; else fail=$((fail + 1)); echo "not ok - $2"; fi; }
+count() {   # add the ok/not ok lines of a program's output
+    local out=$1
+    pass=$((pass + $(grep -c '^ok - ' <<<"$out"))); fail=$((fail + $(grep -c '^not ok - ' <<<"$out")))
+    [ "$(grep -c '^\(not \)\?ok - ' <<<"$out")" -gt 0 ] || { echo "not ok - $2 printed no result"; fail=$((fail + 1)); }
+}
+finish() { so_end; echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
+trap 'finish' INT TERM
+bad() { result FAIL "$1"; finish; }
+start=$(date +%s)
+phase() { echo "# $1 ($(( $(date +%s) - start )) s)"; }
+seconds=10; [ "${VERIST_LONG:-0}" = 1 ] && seconds=60
+
+so_need_packages postgresql-15-plproxy pgbouncer || bad "apt-get install postgresql-15-plproxy pgbouncer"
+PY=$(psycopg_python) || bad "python3 with psycopg"
+make -s -C src/proxy install >/dev/null 2>&1 && result OK "make -C src/proxy install (the verist_proxy extension)" ||
+    bad "make -C src/proxy install"
+
+# The shards run the verist version the router mirrors (the committed
+# script's); a newer default verist is reported by its own check below.
+mirrored=$(sed -nE "s/^default_version = '(.*)'/\1/p" src/proxy/verist_proxy.control)
+installed=$(sed -nE "s/^default_version = '(.*)'/\1/p" "$("$PG_CONFIG" --sharedir)/extension/verist.control")
+
+so_begin
+for v in rp p1 p2 p3 bp; do so_port "$v" 5800 5899 || bad "free ports in 5800-5899"; done
+so_server router "$rp" || bad "router server started"
+for k in 1 2 3; do
+    port=$(eval echo \$p$k)
+    so_server "shard$k" "$port" "verist.notify = on" || bad "shard $k server started"
+    psql -qX -p "$port" -d postgres -c 'CREATE DATABASE verist' -c '\c verist' -c "CREATE EXTENSION verist VERSION '$mirrored'" >/dev/null ||
+        bad "verist $mirrored on shard $k"
+done
+psql -qX -p "$p1" -d postgres -c 'CREATE DATABASE reference' -c '\c reference' -c "CREATE EXTENSION verist VERSION '$mirrored'" >/dev/null ||
+    bad "reference database"
+so_pgbouncer bouncer "$bp" "verist_shard1 = host=127.0.0.1 port=$p1 dbname=verist
+verist_shard2 = host=127.0.0.1 port=$p2 dbname=verist
+verist_shard3 = host=127.0.0.1 port=$p3 dbname=verist" || bad "PgBouncer started"
+pooled() { echo "host=127.0.0.1 port=$bp dbname=verist_shard$1"; }
+direct() { echo "host=127.0.0.1 port=$(eval echo \$p$1) dbname=verist"; }
+ROUTER="host=127.0.0.1 port=$rp dbname=router user=postgres"
+S1="$(direct 1) user=postgres"; S2="$(direct 2) user=postgres"; S3="$(direct 3) user=postgres"
+rsql() { psql -qXAt -v ON_ERROR_STOP=1 "$ROUTER" "$@"; }
+
+psql -qX -p "$rp" -d postgres -c 'CREATE DATABASE router' >/dev/null
+init=$(rsql -c 'CREATE EXTENSION verist_proxy CASCADE' \
+            -c "SELECT string_agg(shard || ':' || partitions_held, ' ') FROM verist_proxy_init(ARRAY['$(pooled 1)', '$(pooled 2)'], 1024)" 2>&1)
+[ "$init" = "1:512 2:512" ] && result OK "router: CREATE EXTENSION verist_proxy, verist_proxy_init over 2 shards through PgBouncer (1024 partitions: $init)" ||
+    { echo "$init"; bad "router initialised"; }
+
+phase "servers up"
+# --- the router is what generate.py makes of a shard, and matches every shard
+out=$("$PY" src/proxy/generate.py --check "src/proxy/verist_proxy--$mirrored.sql" "$S1" 2>&1)
+[ $? = 0 ] && result OK "src/proxy/verist_proxy--$mirrored.sql is what generate.py makes from functions.list and a shard's catalog (verist $mirrored)" ||
+    { echo "$out" | head -30; result FAIL "src/proxy/verist_proxy--$mirrored.sql is what generate.py makes from a shard's catalog"; }
+# A later verist installed here needs its router: regenerate (README).
+psql -qX -p "$p1" -d postgres -c 'CREATE DATABASE latest' -c '\c latest' -c 'CREATE EXTENSION verist' >/dev/null
+out=$("$PY" src/proxy/generate.py --check "src/proxy/verist_proxy--$installed.sql" "$(direct 1 | sed 's/dbname=verist/dbname=latest/') user=postgres" 2>&1)
+[ $? = 0 ] && result OK "the router mirrors the default verist installed here ($installed)" ||
+    { echo "$out" | head -30; result FAIL "the router mirrors the default verist installed here ($installed; the router is $mirrored): add the new objects to src/proxy/functions.list and make -C src/proxy generate"; }
+out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+[ -z "$out" ] && result OK "verist_proxy_check(): the router's types, views and signatures equal every shard's, ids in range" ||
+    { echo "$out"; result FAIL "verist_proxy_check() finds nothing"; }
+
+phase "generated and checked"
+# --- every function through the router, against one database
+out=$("$PY" test/scaleout/matrix.py "$ROUTER" "$(direct 1 | sed 's/dbname=verist/dbname=reference/') user=postgres" "$S1" "$S2" 2>&1)
+echo "$out"; count "$out" matrix.py
+
+phase "matrix done"
+# --- concurrent load, per-shard dispatch and tailing
+logdir=test/out/scaleout; rm -rf "$logdir"; mkdir -p "$logdir"
+"$PY" test/scaleout/load.py run --router "$ROUTER" --logdir "$logdir/load" --seconds "$seconds" --clients 4 \
+    --shard "$S1" --shard "$S2" --router-dispatcher --router-tailer
+[ $? = 0 ] && result OK "load: 4 committers through the router for ${seconds} s, a dispatcher and a tailer per shard and through the router" ||
+    result FAIL "load ran"
+out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$logdir/load" --shard "$S1" --shard "$S2" --dispatch --tail 2>&1)
+echo "$out"; count "$out" "load.py check"
+out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/load/anchors.csv" "$S1" "$S2" 2>&1)
+echo "$out"; count "$out" verify_shards.py
+
+phase "load checked"
+# --- PgBouncer: the call after an error
+out=$("$PY" test/scaleout/reconnect.py "$ROUTER" "$(pooled 1)" "$(pooled 2)" -- "$(direct 1)" "$(direct 2)" 2>&1)
+echo "$out"; count "$out" reconnect.py
+
+phase "reconnect measured"
+# --- one shard down: the other goes on
+run1=$(rsql -c "SELECT run_id FROM verist_run_summary WHERE workflow_id = 'scale' ORDER BY run_id" |
+       while read -r r; do [ "$(rsql -c "SELECT verist_proxy_shard_of_run('scale', '$r')")" = 1 ] && { echo "$r"; break; }; done)
+run2=$(rsql -c "SELECT run_id FROM verist_run_summary WHERE workflow_id = 'scale' ORDER BY run_id" |
+       while read -r r; do [ "$(rsql -c "SELECT verist_proxy_shard_of_run('scale', '$r')")" = 2 ] && { echo "$r"; break; }; done)
+so_stop shard2
+v=$(rsql -c "SELECT version FROM verist_load('scale', '$run1')" 2>/dev/null)
+out=$(rsql -c "SELECT version FROM verist_commit('scale', '$run1', 'outage', $v, '{\"outage\": $((v + 1))}', '[{\"type\": \"outage\"}]', '[{\"type\": \"emit\", \"topic\": \"outage\"}]')" 2>&1)
+[ "$out" = $((v + 1)) ] && result OK "shard 2 down: a commit through the router to a run of shard 1 succeeds" ||
+    { echo "$out"; result FAIL "shard 2 down: a commit to a run of shard 1 succeeds"; }
+out=$(psql -qXAt "$S1" -c "SELECT count(*) FROM verist_lease_outbox('outage', 10, '1 second')" -c "SELECT count(*) FROM verist_read_events(0, 100000)" 2>&1)
+[ "$(head -1 <<<"$out")" -ge 1 ] && result OK "shard 2 down: shard 1's own dispatcher and tailer go on (leased $(head -1 <<<"$out"), read $(tail -1 <<<"$out") events)" ||
+    { echo "$out"; result FAIL "shard 2 down: shard 1's dispatcher goes on"; }
+out=$(psql -qXAt -v VERBOSITY=verbose "$ROUTER" -c "SELECT version FROM verist_load('scale', '$run2')" 2>&1)
+grep -q 'ERROR' <<<"$out" && result OK "shard 2 down: a call for a run of shard 2 fails at once ($(head -1 <<<"$out" | cut -c1-90))" ||
+    { echo "$out"; result FAIL "shard 2 down: a call for a run of shard 2 fails"; }
+out=$(psql -qXAt "$ROUTER" -c "SELECT count(*) FROM verist_verify_all()" 2>&1)
+grep -q 'ERROR' <<<"$out" && result OK "shard 2 down: verist_verify_all() through the router fails as a whole (no partial answer)" ||
+    { echo "$out"; result FAIL "shard 2 down: verist_verify_all() through the router fails"; }
+so_start shard2
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    out=$(rsql -c "SELECT count(*) FROM verist_load('scale', '$run2')" 2>&1) && break
+    sleep 0.5
+done
+[ "$out" = 1 ] && result OK "shard 2 back: its runs answer through the router again (PgBouncer reconnects)" ||
+    { echo "$out"; result FAIL "shard 2 back: its runs answer again"; }
+
+phase "outage done"
+# --- adding a shard: partitions move to it while commits go on
+"$PY" test/scaleout/load.py run --router "$ROUTER" --logdir "$logdir/move" --seconds 8 --clients 3 --runs 16 --seed 2 --tag m \
+    >"$logdir/move-load.out" 2>&1 &
+load_pid=$!
+out=$("$PY" src/proxy/move_partition.py --router "$ROUTER" --add-shard "$(pooled 3)" --moves 48 2>&1)
+rc=$?
+echo "$out" | tail -4
+[ $rc = 0 ] && result OK "a third shard added and 48 partitions moved to it while commits went on" ||
+    result FAIL "a third shard added and partitions moved to it"
+wait "$load_pid" && result OK "the load through the moves finished (VRP01 refusals while a partition moved: $(grep -c VRP01 "$logdir"/move/commit-*.jsonl | awk -F: '{s+=$2} END {print s+0}'))" ||
+    { cat "$logdir/move-load.out"; result FAIL "the load through the moves finished"; }
+out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$logdir/move" --shard "$S1" --shard "$S2" --shard "$S3" 2>&1)
+echo "$out"; count "$out" "load.py check after the moves"
+out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/move/anchors.csv" "$S1" "$S2" "$S3" 2>&1)
+echo "$out"; count "$out" "verify_shards.py after the moves"
+out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+[ -z "$out" ] && result OK "verist_proxy_check() after the moves: 3 shards, nothing differs" ||
+    { echo "$out"; result FAIL "verist_proxy_check() after the moves"; }
+
+phase "moves done"
+# --- type drift: a later verist on a shard, a router not regenerated
+psql -qX "$S2" -c 'ALTER TABLE verist_state ADD COLUMN later integer' >/dev/null
+out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+grep -q '^2|the shard has what the router lacks: column verist_state 10 later integer' <<<"$out" &&
+    result OK "a column added to a shard's verist_state is caught by verist_proxy_check() ($(head -1 <<<"$out"))" ||
+    { echo "$out"; result FAIL "a column added to a shard's table is caught by verist_proxy_check()"; }
+"$PY" src/proxy/generate.py --check "src/proxy/verist_proxy--$mirrored.sql" "$S2" >"$logdir/drift.diff" 2>&1
+[ $? = 1 ] && grep -q '^+    later integer' "$logdir/drift.diff" &&
+    result OK "... and by generate.py --check (the generated type gains the column)" ||
+    { head -20 "$logdir/drift.diff"; result FAIL "a column added to a shard's table is caught by generate.py --check"; }
+psql -qX "$S2" -c 'ALTER TABLE verist_state DROP COLUMN later' \
+    -c "CREATE FUNCTION verist_state_at(workflow_id text, run_id text, version integer) RETURNS verist_state
+        LANGUAGE sql SECURITY DEFINER AS 'SELECT * FROM verist_state WHERE false'" \
+    -c 'ALTER EXTENSION verist ADD FUNCTION verist_state_at(text, text, integer)' >/dev/null
+out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+grep -q '^2|the shard has what the router lacks: routine verist_state_at' <<<"$out" &&
+    result OK "a function added to a shard's verist is caught by verist_proxy_check()" ||
+    { echo "$out"; result FAIL "a function added to a shard's verist is caught by verist_proxy_check()"; }
+out=$("$PY" src/proxy/generate.py "$S2" 2>&1 >/dev/null)
+grep -q 'run verist_state_at(workflow_id text, run_id text, version integer)' <<<"$out" &&
+    result OK "... and generate.py refuses the shard, naming the line to add: 'run verist_state_at'" ||
+    { echo "$out"; result FAIL "generate.py names the line to add for a new function"; }
+psql -qX "$S2" -c 'ALTER EXTENSION verist DROP FUNCTION verist_state_at(text, text, integer)' \
+    -c 'DROP FUNCTION verist_state_at(text, text, integer)' >/dev/null
+out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+[ -z "$out" ] && result OK "both taken back: verist_proxy_check() finds nothing again" ||
+    { echo "$out"; result FAIL "verist_proxy_check() clean again"; }
+
+echo "# scaleout: $(( $(date +%s) - start )) s"
+finish
