@@ -25,7 +25,7 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 # first includes test/regress/helpers.sql, so that each runs alone:
 #   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path audit dispatch upgrade hardening
+          privileges search_path audit dispatch upgrade hardening ledger
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races of SPEC 8 (test/isolation/README.md).
