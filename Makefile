@@ -28,7 +28,7 @@ REGRESS = schema commit events routing overlay outbox dedupe append_only bad_inp
           privileges search_path audit dispatch upgrade hardening ledger
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
-# Isolation specs for the races of SPEC 8 (test/isolation/README.md).
+# Isolation specs for the races (test/isolation/README.md).
 ISOLATION = create-race version-race overlay-race resume-race review-race \
             block-race lease-race lease-expiry release-race read-events \
             notify retry-race
