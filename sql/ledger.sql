@@ -97,8 +97,15 @@ SELECT verist_try($$SELECT verist_commit('l-wf', 'r1', 'check', 1, '{"b": 3}')$$
        verist_try($$SELECT verist_commit('l-wf', 'r1', 'extract', 0, '{"a": 2}')$$) AS other_create;
 SELECT verist_fingerprint() = :'before' AS nothing_written;
 
--- Tampering, each undone: caught by verist_verify_run at the entry.
+-- The ledger is append-only, as the event log is (VRA01).
+SELECT verist_try($$UPDATE verist_ledger SET actor = 'mallory' WHERE run_id = 'r1'$$) AS update_entry,
+       verist_try($$DELETE FROM verist_ledger WHERE run_id = 'r1'$$) AS delete_entry,
+       verist_try($$TRUNCATE verist_ledger$$) AS truncate_ledger;
+
+-- Tampering (by the table owner, who can lift the guards), each undone:
+-- caught by verist_verify_run at the entry.
 ALTER TABLE verist_events DISABLE TRIGGER verist_events_append_only;
+ALTER TABLE verist_ledger DISABLE TRIGGER verist_ledger_append_only;
 BEGIN;  -- a step's output, edited in the state row
 UPDATE verist_state SET computed = computed || '{"b": 99}' WHERE run_id = 'r1';
 SELECT valid, first_broken_seq, reason FROM verist_verify_run('l-wf', 'r1');
@@ -152,6 +159,7 @@ WHERE s.run_id = 'r1' AND e.run_id = 'r1' AND e.seq = 3;
 SELECT valid, events_checked, first_broken_seq, reason FROM verist_verify_run('l-wf', 'r1');
 ROLLBACK;
 ALTER TABLE verist_events ENABLE TRIGGER verist_events_append_only;
+ALTER TABLE verist_ledger ENABLE TRIGGER verist_ledger_append_only;
 SELECT valid FROM verist_verify_run('l-wf', 'r1');
 
 -- Export: the whole record as one document (verify_chain.py --document
@@ -180,8 +188,12 @@ SELECT verist_try($$SELECT verist_export_run('l-wf', 'r1')$$) AS gone;
 -- The id is free again: a new run starts a new ledger.
 SELECT version, ledger_seq FROM verist_commit('l-wf', 'r1', 'again', 0, '{}');
 SELECT valid, reason FROM verist_verify_run('l-wf', 'r1');
--- A seal altered or removed shows.
+-- Seals are append-only; one altered or removed (guard lifted) shows.
+SELECT verist_try($$UPDATE verist_retired SET actor = 'nobody'$$) AS update_seal,
+       verist_try($$DELETE FROM verist_retired$$) AS delete_seal,
+       verist_try($$TRUNCATE verist_retired$$) AS truncate_seals;
 BEGIN;
+ALTER TABLE verist_retired DISABLE TRIGGER verist_retired_append_only;
 UPDATE verist_retired SET actor = 'nobody';
 SELECT workflow_id, run_id, first_broken_seq, reason FROM verist_verify_all();
 ROLLBACK;
@@ -189,6 +201,7 @@ BEGIN;  -- the first of two seals removed: a gap at 1
 SELECT verist_commit('l-wf', 'r2', 's', 0, '{}') IS NOT NULL AS r2;
 UPDATE verist_outbox SET status = 'dispatched';
 SELECT verist_retire_run('l-wf', 'r2') IS NOT NULL AS retired;
+ALTER TABLE verist_retired DISABLE TRIGGER verist_retired_append_only;
 DELETE FROM verist_retired WHERE seq = 1;
 SELECT workflow_id, run_id, first_broken_seq, reason FROM verist_verify_all();
 ROLLBACK;

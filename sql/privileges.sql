@@ -45,6 +45,13 @@ GRANT EXECUTE ON FUNCTION verist_requeue(bigint), verist_purge_outbox(interval, 
   TO regress_verist_operator;
 GRANT EXECUTE ON PROCEDURE verist_purge_outbox_all(interval, integer, bigint) TO regress_verist_operator;
 GRANT SELECT ON verist_outbox_stats, verist_active_blocks, verist_run_summary TO regress_verist_operator;
+GRANT EXECUTE ON FUNCTION                                    -- 0.4.0
+    verist_state_at(text, text, integer), verist_state_as_of(text, text, timestamptz),
+    verist_run_history(text, text)
+  TO regress_verist_runner, regress_verist_reviewer, regress_verist_auditor;
+GRANT EXECUTE ON FUNCTION verist_export_run(text, text) TO regress_verist_auditor, regress_verist_operator;
+GRANT EXECUTE ON FUNCTION verist_retire_run(text, text) TO regress_verist_operator;
+GRANT SELECT ON verist_ledger, verist_retired TO regress_verist_auditor;
 
 -- Each role can do its job through the functions.
 SET ROLE regress_verist_runner;
@@ -53,12 +60,14 @@ SELECT version FROM verist_commit('p-wf', 'run-1', 'extract', 0, '{"a": 1}',
     '[{"type": "emit", "topic": "t"}, {"type": "review", "reason": "check"}]');
 SELECT version, computed FROM verist_load('p-wf', 'run-1');
 SELECT type FROM verist_get_block('p-wf', 'run-1');
+SELECT version, computed FROM verist_state_at('p-wf', 'run-1', 1);
 RESET ROLE;
 
 SET ROLE regress_verist_reviewer;
 SELECT overlay FROM verist_set_overlay('p-wf', 'run-1', '{"a": 2}');
 SELECT resolution FROM verist_resolve_block('p-wf', 'run-1', '{"approved": true}');
 SELECT verist_effective_state('p-wf', 'run-1');
+SELECT seq, kind, role FROM verist_run_history('p-wf', 'run-1');
 RESET ROLE;
 
 SET ROLE regress_verist_dispatcher;
@@ -83,6 +92,11 @@ SELECT version, pending_commands FROM verist_run_summary WHERE workflow_id = 'p-
 SELECT count(*) AS active_blocks FROM verist_active_blocks WHERE workflow_id = 'p-wf';
 SELECT verist_purge_outbox('1000 years') AS purged;
 RESET ROLE;
+-- 0.4.0: the operator exports and retires a finished run.
+SELECT version FROM verist_commit('p-wf', 'run-4', 's', 0, '{"done": true}');
+SET ROLE regress_verist_operator;
+SELECT verist_export_run('p-wf', 'run-4') = verist_retire_run('p-wf', 'run-4') AS retired;
+RESET ROLE;
 
 SET ROLE regress_verist_auditor;
 SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
@@ -91,6 +105,10 @@ SELECT valid, events_checked FROM verist_verify_run('p-wf', 'run-1');
 SELECT count(*) AS broken FROM verist_verify_all();
 SELECT seq FROM verist_run_digest('p-wf', 'run-1');
 SELECT type FROM verist_read_events(0, 1000) WHERE workflow_id = 'p-wf';
+SELECT count(*) AS entries FROM verist_ledger WHERE workflow_id = 'p-wf';
+SELECT run_id, role FROM verist_retired WHERE workflow_id = 'p-wf';
+SELECT jsonb_array_length(verist_export_run('p-wf', 'run-1')->'ledger') AS exported_entries;
+SELECT version FROM verist_state_as_of('p-wf', 'run-1', now());
 RESET ROLE;
 
 -- None of them can write a verist table directly, alter the event log, or
@@ -115,7 +133,11 @@ FROM (VALUES ('regress_verist_runner'), ('regress_verist_dispatcher'),
         ('drop guard',     $$DROP TRIGGER verist_events_append_only ON verist_events$$),
         ('steal lease',    $$UPDATE verist_outbox SET lease_owner = 'me', status = 'leased'$$),
         ('insert command', $$INSERT INTO verist_outbox (workflow_id, run_id, step_id, command, dedupe_key) VALUES ('p-wf', 'run-1', 's', '{}', 'x')$$),
-        ('clear block',    $$DELETE FROM verist_blocks$$)
+        ('clear block',    $$DELETE FROM verist_blocks$$),
+        ('forge entry',    $$INSERT INTO verist_ledger SELECT * FROM verist_ledger LIMIT 1$$),
+        ('rewrite actor',  $$UPDATE verist_ledger SET actor = 'mallory'$$),
+        ('drop seal',      $$DELETE FROM verist_retired$$),
+        ('lift ledger guard', $$ALTER TABLE verist_ledger DISABLE TRIGGER verist_ledger_append_only$$)
      ) AS s(label, statement);
 
 -- The outcome of every attempt, as each role.
@@ -147,16 +169,25 @@ SELECT try_as('regress_verist_runner', $$SELECT * FROM verist_read_events(0, 1)$
 SELECT try_as('regress_verist_dispatcher', $$SELECT verist_requeue(1)$$) AS dispatcher_requeues,
        try_as('regress_verist_runner', $$SELECT * FROM verist_outbox_stats$$) AS runner_stats,
        try_as('regress_verist_nobody', $$SELECT verist_purge_outbox('1 day')$$) AS nobody_purges;
+SELECT try_as('regress_verist_runner', $$SELECT verist_retire_run('p-wf', 'run-1')$$) AS runner_retires,
+       try_as('regress_verist_reviewer', $$SELECT verist_export_run('p-wf', 'run-1')$$) AS reviewer_exports,
+       try_as('regress_verist_auditor', $$SELECT verist_retire_run('p-wf', 'run-1')$$) AS auditor_retires,
+       try_as('regress_verist_nobody', $$SELECT * FROM verist_run_history('p-wf', 'run-1')$$) AS nobody_history,
+       try_as('regress_verist_dispatcher', $$SELECT * FROM verist_state_at('p-wf', 'run-1', 1)$$) AS dispatcher_travels;
+SELECT try_as('regress_verist_auditor', $$SELECT verist_commit_advance(NULL, 0, '{}', '{}', NULL, 0, 1, '', '')$$) AS internal_advance,
+       try_as('regress_verist_operator', $$SELECT verist_ledger_extend(NULL, 0, 1, NULL, '', '')$$) AS internal_extend;
 -- The pure functions are open to all.
 SELECT try_as('regress_verist_nobody', $$SELECT verist_dedupe_key('w', 'r', 's', '{}')$$) AS nobody_keys,
        try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical,
-       try_as('regress_verist_nobody', $$SELECT verist_chain_genesis('w', 'r')$$) AS nobody_genesis;
+       try_as('regress_verist_nobody', $$SELECT verist_chain_genesis('w', 'r')$$) AS nobody_genesis,
+       try_as('regress_verist_nobody', $$SELECT verist_ledger_genesis('w', 'r')$$) AS nobody_ledger_genesis;
 
 SELECT verist_fingerprint() = :'before' AS nothing_written;
 
 DROP FUNCTION try_as(name, text);
 DROP TABLE attempts;
-REVOKE ALL ON verist_state, verist_events, verist_outbox, verist_blocks FROM regress_verist_auditor;
+REVOKE ALL ON verist_state, verist_events, verist_outbox, verist_blocks, verist_ledger, verist_retired
+  FROM regress_verist_auditor;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public
   FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
        regress_verist_auditor, regress_verist_operator;

@@ -109,7 +109,7 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'verist_events_refuse_change'
 LANGUAGE C;
 COMMENT ON FUNCTION verist_events_refuse_change() IS
-    'trigger: refuses UPDATE, DELETE and TRUNCATE on verist_events';
+    'trigger: refuses UPDATE, DELETE and TRUNCATE on verist_events, verist_ledger and verist_retired';
 
 CREATE TRIGGER verist_events_append_only
     BEFORE UPDATE OR DELETE ON verist_events
@@ -168,6 +168,21 @@ CREATE INDEX verist_retired_run_idx ON verist_retired (workflow_id, run_id);
 
 SELECT pg_catalog.pg_extension_config_dump('verist_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('verist_retired', '');
+
+-- The ledger and the seals are append-only too (only a retirement removes a
+-- run's entries, through the same guard as its events).
+CREATE TRIGGER verist_ledger_append_only
+    BEFORE UPDATE OR DELETE ON verist_ledger
+    FOR EACH ROW EXECUTE FUNCTION verist_events_refuse_change();
+CREATE TRIGGER verist_ledger_no_truncate
+    BEFORE TRUNCATE ON verist_ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION verist_events_refuse_change();
+CREATE TRIGGER verist_retired_append_only
+    BEFORE UPDATE OR DELETE ON verist_retired
+    FOR EACH ROW EXECUTE FUNCTION verist_events_refuse_change();
+CREATE TRIGGER verist_retired_no_truncate
+    BEFORE TRUNCATE ON verist_retired
+    FOR EACH STATEMENT EXECUTE FUNCTION verist_events_refuse_change();
 
 -- Internal: the statements of verist_commit, verist_set_overlay and
 -- verist_resolve_block move a run's heads with these (src/ledger.c); not for

@@ -63,8 +63,9 @@ static LOCKTAG floor_tag;
 static bool floor_tag_set = false;
 
 /*
- * True only while verist_retire_run removes the events of a run it has just
- * sealed (0.4.0): the one delete the append-only guard lets through.  A C
+ * True only while verist_retire_run removes the events and ledger entries of
+ * a run it has just sealed (0.4.0): the one delete the append-only guard lets
+ * through.  A C
  * variable of this backend, which no SQL can set.
  */
 static bool retiring = false;
@@ -78,7 +79,10 @@ VeristRetiringEvents(bool on)
 
 PG_FUNCTION_INFO_V1(verist_events_refuse_change);
 
-/* Trigger function: refuse UPDATE, DELETE and TRUNCATE of events. */
+/*
+ * Trigger function: refuse UPDATE, DELETE and TRUNCATE of events, ledger
+ * entries and seals (one function for the three append-only tables).
+ */
 Datum
 verist_events_refuse_change(PG_FUNCTION_ARGS)
 {
@@ -103,12 +107,19 @@ verist_events_refuse_change(PG_FUNCTION_ARGS)
 	else
 		action = "change";
 
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "verist_events") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_VERIST_APPEND_ONLY),
+				 errmsg("cannot %s table \"%s\"", action,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("The verist event log is append-only: events are never changed or removed."),
+				 errhint("Record a correction as a new event.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_VERIST_APPEND_ONLY),
 			 errmsg("cannot %s table \"%s\"", action,
 					RelationGetRelationName(trigdata->tg_relation)),
-			 errdetail("The verist event log is append-only: events are never changed or removed."),
-			 errhint("Record a correction as a new event.")));
+			 errdetail("A run's ledger and the seals of retired runs are append-only."),
+			 errhint("Corrections are new entries: verist_set_overlay, verist_resolve_block.")));
 	PG_RETURN_NULL();
 }
 

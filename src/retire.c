@@ -137,17 +137,21 @@ static VeristQuery seal_insert = {
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-/* The run's rows, table by table (the events' guard lets this one through). */
+/* The run's rows, table by table (the append-only guard lets the first two through). */
 static VeristQuery remove_events = {
 	"DELETE FROM @extschema@.verist_events AS e"
 	" WHERE e.workflow_id OPERATOR(pg_catalog.=) $1 AND e.run_id OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, TEXTOID}
 };
 
+static VeristQuery remove_ledger = {
+	"DELETE FROM @extschema@.verist_ledger AS l"
+	" WHERE l.workflow_id OPERATOR(pg_catalog.=) $1 AND l.run_id OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
 static VeristQuery remove_rest = {
-	"WITH l AS (DELETE FROM @extschema@.verist_ledger AS l"
-	"   WHERE l.workflow_id OPERATOR(pg_catalog.=) $1 AND l.run_id OPERATOR(pg_catalog.=) $2),"
-	" b AS (DELETE FROM @extschema@.verist_blocks AS b"
+	"WITH b AS (DELETE FROM @extschema@.verist_blocks AS b"
 	"   WHERE b.workflow_id OPERATOR(pg_catalog.=) $1 AND b.run_id OPERATOR(pg_catalog.=) $2),"
 	" o AS (DELETE FROM @extschema@.verist_outbox AS o"
 	"   WHERE o.workflow_id OPERATOR(pg_catalog.=) $1 AND o.run_id OPERATOR(pg_catalog.=) $2)"
@@ -458,7 +462,7 @@ InsertSeal(Seal *seal)
 	VeristExecute(&seal_insert, values, nulls, false, 0);
 }
 
-/* Remove the run's rows: events (past the append-only guard), then the rest. */
+/* Remove the run's rows: events and entries (past the append-only guard), then the rest. */
 static void
 RemoveRun(Datum *ids)
 {
@@ -466,6 +470,7 @@ RemoveRun(Datum *ids)
 	PG_TRY();
 	{
 		VeristExecute(&remove_events, ids, NULL, false, 0);
+		VeristExecute(&remove_ledger, ids, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{

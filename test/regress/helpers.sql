@@ -28,17 +28,19 @@ LANGUAGE sql AS $$
         (SELECT string_agg(t::text, ',' ORDER BY t.workflow_id, t.run_id) FROM verist_state t),
         (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_events t),
         (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_outbox t),
-        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_blocks t)))
+        (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM verist_blocks t),
+        (SELECT string_agg(t::text, ',' ORDER BY t.workflow_id, t.run_id, t.seq) FROM verist_ledger t),
+        (SELECT string_agg(t::text, ',' ORDER BY t.seq) FROM verist_retired t)))
 $$;
 -- Empty every verist table and restart its ids, so that what a file shows
 -- does not depend on the files run before it.
 CREATE OR REPLACE PROCEDURE verist_test_reset()
 LANGUAGE plpgsql AS $$
 BEGIN
-    ALTER TABLE verist_events DISABLE TRIGGER USER;
+    SET session_replication_role = replica;
     TRUNCATE verist_state, verist_events, verist_outbox, verist_blocks, verist_ledger, verist_retired
         RESTART IDENTITY;
-    ALTER TABLE verist_events ENABLE TRIGGER USER;
+    RESET session_replication_role;
 END
 $$;
 RESET client_min_messages;
