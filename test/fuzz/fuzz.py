@@ -2,7 +2,7 @@
 """
 Hostile-input fuzzer for every verist SQL function.
 
-It generates calls to the 21 SQL functions of verist 0.3.0 -- valid ones drawn
+It generates calls to the 30 SQL functions of verist 0.4.0 -- valid ones drawn
 from a model of the database and the shapes of README "Shapes", and their mutations: deep nesting,
 huge strings and arrays, every JSON type in every position, unicode, numbers
 at the edges of double precision, NULLs, wrong types cast from text, empty and
@@ -22,7 +22,8 @@ huge ids, bad versions, intervals and id arrays -- runs them, and checks:
            input's only if that fails too.  One raised inside verist is a
            failure (0.3.0 let 22008 out of verist_mark_retry; 0.3.1 made
            that class a finding), except the documented 22003 of
-           verist_chain_extend (a run's 2^31 events);
+           verist_commit_advance and verist_ledger_extend (a run's 2^31
+           events or entries);
   nowrite  a failed call changes no row.  Rows a failed call wrote are
            always rolled back, so comparing tables could only ever pass; what
            can go wrong is the order (README "The commit": validate everything
@@ -83,15 +84,15 @@ from psycopg.conninfo import make_conninfo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jsgen import Gen, Num, Obj, Raw, has_non_finite, js_stringify_canonical, js_verdict  # noqa: E402
 
-VERIST_CODES = {"VRC01", "VRC02", "VRC03", "VRC04", "VRC05", "VRC06", "VRN01", "VRS01", "VRA01",
+VERIST_CODES = {"VRC01", "VRC02", "VRC03", "VRC04", "VRC05", "VRC06", "VRC07", "VRN01", "VRS01", "VRA01",
                 "VRR01"}
 # Standard SQLSTATEs a verist function itself may raise, documented in README.
-OWN_STANDARD_CODES = {"verist_chain_extend": {"22003"}}
+OWN_STANDARD_CODES = {"verist_commit_advance": {"22003"}, "verist_ledger_extend": {"22003"}}
 STACK_DEPTH = "54001"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 # How often each function is called (commit carries most of the shapes).
-# Every SQL function of verist 0.3.0 is here; the procedure
+# Every SQL function of verist 0.4.0 is here; the procedure
 # verist_purge_outbox_all is plpgsql around verist_purge_outbox and commits,
 # which a call inside the batch's subtransactions cannot.
 WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
@@ -102,9 +103,12 @@ WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
            # 0.2.0: the audit chain
            "verist_chain_genesis": 3, "verist_event_hash": 6, "verist_verify_run": 3,
            "verist_verify_all": 1, "verist_run_digest": 3, "verist_read_events": 4,
-           "verist_chain_extend": 2,
            # 0.3.0: dispatch
-           "verist_mark_retry": 6, "verist_requeue": 4, "verist_purge_outbox": 2}
+           "verist_mark_retry": 6, "verist_requeue": 4, "verist_purge_outbox": 2,
+           # 0.4.0: the ledger
+           "verist_commit_advance": 2, "verist_ledger_extend": 2, "verist_ledger_genesis": 2,
+           "verist_ledger_entry_hash": 4, "verist_state_at": 4, "verist_state_as_of": 2,
+           "verist_run_history": 2, "verist_export_run": 2, "verist_retire_run": 1}
 FUNCTIONS = list(WEIGHTS)
 
 # Ids are index keys; longer ones are refused as bad input (validate.c).
@@ -139,6 +143,10 @@ CREATE TRIGGER verist_fuzz_count BEFORE INSERT OR UPDATE OR DELETE ON public.ver
 CREATE TRIGGER verist_fuzz_count BEFORE INSERT OR UPDATE OR DELETE ON public.verist_outbox
     FOR EACH ROW EXECUTE FUNCTION verist_fuzz.count_write();
 CREATE TRIGGER verist_fuzz_count BEFORE INSERT OR UPDATE OR DELETE ON public.verist_blocks
+    FOR EACH ROW EXECUTE FUNCTION verist_fuzz.count_write();
+CREATE TRIGGER verist_fuzz_count BEFORE INSERT OR UPDATE OR DELETE ON public.verist_ledger
+    FOR EACH ROW EXECUTE FUNCTION verist_fuzz.count_write();
+CREATE TRIGGER verist_fuzz_count BEFORE INSERT OR UPDATE OR DELETE ON public.verist_retired
     FOR EACH ROW EXECUTE FUNCTION verist_fuzz.count_write();
 
 CREATE FUNCTION verist_fuzz.writes() RETURNS bigint LANGUAGE sql AS
@@ -1050,18 +1058,42 @@ class CaseGen:
                   (int(seq.group(1)), micros)) if judged else None
         return Case("verist_event_hash", sql, "; ".join(bad) or None, oracle=oracle)
 
-    def gen_chain_extend(self):
-        """The internal head computation of a commit's state UPDATE, called
-        directly: arbitrary heads and tails, mismatched or NULL-holding arrays."""
+    def hash_val(self, name, bad):
+        """A 64-hex-character hash argument, now and then not one."""
+        rng = self.rng
+        h = "".join(rng.choice("0123456789abcdef") for _ in range(64)) if rng.random() < 0.85 else \
+            rng.choice(["A" * 64, "0" * 63, "0" * 65, "g" * 64, "\u00e9" * 32])
+        a_h, h = self.text_val([h], name, bad, id_like=False)
+        if h is not None and not re.fullmatch(r"[0-9a-f]{64}", h):
+            bad.append("%s is not 64 lowercase hex characters" % name)
+        return a_h, h
+
+    def ledger_parts(self, bad):
+        """ledger_seq, version, head and tail of one ledger entry (0.4.0)."""
+        rng = self.rng
+        a_seq = self.int_arg(rng.choice([0, 1, 41, -1, 2147483646, 2147483647]), "ledger_seq", bad)
+        a_ver = self.int_arg(rng.choice([0, 1, 7, -1, 2147483647]), "version", bad)
+        seq = re.fullmatch(r"\(?(-?\d+)\)?", a_seq)
+        ver = re.fullmatch(r"\(?(-?\d+)\)?", a_ver)
+        if seq and int(seq.group(1)) < 0 or ver and int(ver.group(1)) < 0:
+            bad.append("a negative ledger_seq or version")
+        if seq and int(seq.group(1)) == 2147483647:
+            bad.append("ledger_seq leaves no room for the entry")
+        head = _NOT_IN_TEXT.sub("?", self.g.string())
+        tail = _NOT_IN_TEXT.sub("?", self.g.string())
+        a_head, head = self.text_val([head], "head", bad, empty_ok=True, id_like=False)
+        a_tail, tail = self.text_val([tail], "tail", bad, empty_ok=True, id_like=False)
+        parts = (int(seq.group(1)) if seq else None, int(ver.group(1)) if ver else None, head, tail)
+        return [a_seq, a_ver, a_head, a_tail], parts, bool(seq and ver)
+
+    def gen_commit_advance(self):
+        """The internal head computation of a commit's state UPDATE (0.4.0),
+        called directly: arbitrary heads and tails, mismatched or NULL-holding
+        arrays, then the ledger entry's parts."""
         rng = self.rng
         bad = []
-        r = rng.random()
-        prev = "".join(rng.choice("0123456789abcdef") for _ in range(64)) if r < 0.85 else \
-            rng.choice(["A" * 64, "0" * 63, "0" * 65, "g" * 64, "\u00e9" * 32])
-        a_prev, prev = self.text_val([prev], "prev_hash", bad, id_like=False)
-        if prev is not None and not re.fullmatch(r"[0-9a-f]{64}", prev):
-            bad.append("prev_hash is not 64 lowercase hex characters")
-        a_seq = self.int_arg(rng.choice([0, 1, 41, -1, 2147483646, 2147483647]), "prev_seq", bad)
+        a_prev, prev = self.hash_val("events_hash", bad)
+        a_seq = self.int_arg(rng.choice([0, 1, 41, -1, 2147483646, 2147483647]), "events_seq", bad)
         seq = re.fullmatch(r"\(?(-?\d+)\)?", a_seq)
         n = rng.choice([0, 1, 2, 3, 8])
         heads = [_NOT_IN_TEXT.sub("?", self.g.string()) for _ in range(n)]    # as lit() sends them
@@ -1080,11 +1112,85 @@ class CaseGen:
             else:
                 arrays.append("ARRAY[%s]::text[]" % ", ".join(lit(x) for x in items))
         if seq and (int(seq.group(1)) < 0 or int(seq.group(1)) > 2147483647 - len(heads)):
-            bad.append("prev_seq leaves no room for the events")
-        sql = "SELECT public.verist_chain_extend(%s, %s, %s, %s)" % (a_prev, a_seq, arrays[0], arrays[1])
-        oracle = ("extend", (), (prev, int(seq.group(1)), tuple(heads), tuple(tails))) \
-            if not bad and seq else None
-        return Case("verist_chain_extend", sql, "; ".join(bad) or None, oracle=oracle)
+            bad.append("events_seq leaves no room for the events")
+        a_lhash, lhash = self.hash_val("ledger_hash", bad)
+        largs, parts, ok = self.ledger_parts(bad)
+        sql = "SELECT x::text FROM public.verist_commit_advance(%s) AS x" % ", ".join(
+            [a_prev, a_seq] + arrays + [a_lhash] + largs)
+        oracle = ("advance", (), (prev, int(seq.group(1)), tuple(heads), tuple(tails), lhash) + parts) \
+            if not bad and seq and ok else None
+        return Case("verist_commit_advance", sql, "; ".join(bad) or None, oracle=oracle)
+
+    def gen_ledger_extend(self):
+        """The ledger head after an overlay or resolution entry (0.4.0), directly."""
+        bad = []
+        a_lhash, lhash = self.hash_val("ledger_hash", bad)
+        a_ev, ev = self.hash_val("events_hash", bad)
+        largs, parts, ok = self.ledger_parts(bad)
+        args = [a_lhash, largs[0], largs[1], a_ev, largs[2], largs[3]]
+        sql = "SELECT public.verist_ledger_extend(%s)" % ", ".join(args)
+        oracle = ("ledger", (), (lhash, ev) + parts) if not bad and ok else None
+        return Case("verist_ledger_extend", sql, "; ".join(bad) or None, oracle=oracle)
+
+    def gen_ledger_genesis(self):
+        bad = []
+        wf, run = self.run_ids()
+        a_wf, wf = self.text_val([wf], "workflow_id", bad)
+        a_run, run = self.text_val([run], "run_id", bad)
+        sql = "SELECT public.verist_ledger_genesis(%s, %s)" % (a_wf, a_run)
+        return Case("verist_ledger_genesis", sql, "; ".join(bad) or None,
+                    oracle=("ledger_genesis", (), (wf, run)) if not bad else None)
+
+    def gen_ledger_entry_hash(self):
+        """The documented entry hash of any JSON object (README "The ledger")."""
+        bad = []
+        a_prev, prev = self.hash_val("prev_hash", bad)
+        a_ev, ev = self.hash_val("events_hash", bad)
+        _, text = self.oracle_json()
+        if self.rng.random() < 0.6:     # mostly objects, as the function wants
+            text = '{"kind": "commit", "change": %s}' % text
+        args = [a_prev, a_ev, lit(text) + "::jsonb"]
+        if self.rng.random() < 0.03:
+            args[2] = "NULL::jsonb"
+            bad.append("entry is NULL")
+            text = None
+        elif not text.lstrip().startswith("{"):
+            bad.append("entry is not an object")
+        sql = "SELECT public.verist_ledger_entry_hash(%s)" % ", ".join(args)
+        return Case("verist_ledger_entry_hash", sql, "; ".join(bad) or None,
+                    oracle=("entry", (text,), (prev, ev)) if not bad else None)
+
+    def gen_state_at(self, fn):
+        """Time travel (0.4.0): any version or moment of any run."""
+        rng = self.rng
+        bad = []
+        args = self.ids_args(bad)
+        if fn == "verist_state_at":
+            args.append(self.int_arg(rng.choice([1, 1, 2, 3, 5, 100, 0, -1, 2147483647]),
+                                     "version", bad, lo=1))
+        else:
+            when = rng.choice(["now()", "now() - interval '1 second'", "'-infinity'::timestamptz",
+                               "'infinity'::timestamptz", "'2000-01-01'::timestamptz", "NULL::timestamptz"])
+            if when.startswith("NULL"):
+                bad.append("as_of is NULL")
+            args.append(when)
+        sql = ("SELECT count(*) || ':' || left(coalesce(string_agg(x::text, ','), ''), 300)"
+               " FROM public.%s(%s) AS x" % (fn, ", ".join(args)))
+        return Case(fn, sql, "; ".join(bad) or None, check=("shape", "rows", 1))
+
+    def gen_run_history(self):
+        bad = []
+        args = self.ids_args(bad)
+        sql = ("SELECT count(*) || ':' || left(coalesce(string_agg(x.kind, ','), ''), 300)"
+               " FROM public.verist_run_history(%s) AS x" % ", ".join(args))
+        return Case("verist_run_history", sql, "; ".join(bad) or None)
+
+    def gen_export_retire(self, fn):
+        """Export any run, or retire one (refused while it has open work)."""
+        bad = []
+        args = self.ids_args(bad)
+        sql = "SELECT left(public.%s(%s)::text, 300)" % (fn, ", ".join(args))
+        return Case(fn, sql, "; ".join(bad) or None)
 
     def gen_verify(self, fn):
         bad = []
@@ -1173,8 +1279,20 @@ class CaseGen:
             return self.gen_genesis()
         if fn == "verist_event_hash":
             return self.gen_event_hash()
-        if fn == "verist_chain_extend":
-            return self.gen_chain_extend()
+        if fn == "verist_commit_advance":
+            return self.gen_commit_advance()
+        if fn == "verist_ledger_extend":
+            return self.gen_ledger_extend()
+        if fn == "verist_ledger_genesis":
+            return self.gen_ledger_genesis()
+        if fn == "verist_ledger_entry_hash":
+            return self.gen_ledger_entry_hash()
+        if fn in ("verist_state_at", "verist_state_as_of"):
+            return self.gen_state_at(fn)
+        if fn == "verist_run_history":
+            return self.gen_run_history()
+        if fn in ("verist_export_run", "verist_retire_run"):
+            return self.gen_export_retire(fn)
         if fn in ("verist_verify_run", "verist_run_digest"):
             return self.gen_verify(fn)
         if fn == "verist_verify_all":
@@ -1194,6 +1312,11 @@ class CaseGen:
 
 def sha256_hex(text):
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def ledger_part_hash(prev, events, seq, version, head, tail):
+    """A ledger entry's hash from its parts around "at" (README "The ledger")."""
+    return sha256_hex(prev + events + head + '{"seq":%d,"version":%d}' % (seq + 1, version) + tail)
 
 
 def expected_canonical(kind, texts, extra):
@@ -1218,7 +1341,7 @@ def expected_canonical(kind, texts, extra):
 
     def canon(v):
         # the chain's form for event hashes (README "Audit chain"), JavaScript's otherwise
-        return js_stringify_canonical(v, chain=(kind == "event"))
+        return js_stringify_canonical(v, chain=(kind in ("event", "entry")))
 
     try:
         if kind == "canon":
@@ -1230,18 +1353,30 @@ def expected_canonical(kind, texts, extra):
         elif kind == "genesis":
             wf, run = extra
             result = sha256_hex(canon({"chain": "verist/1", "runId": run, "workflowId": wf}))
-        elif kind == "extend":
-            # H(prev + head + seq + tail) per event, each chained to the last
-            result, seq, heads, tails = extra
-            for i, (head, tail) in enumerate(zip(heads, tails)):
-                result = sha256_hex(result + head + str(seq + 1 + i) + tail)
+        elif kind == "advance":
+            # H(prev + head + seq + tail) per event, each chained to the last,
+            # then the ledger entry over the new event head
+            events, seq, heads, tails, lhash, lseq, ver, head, tail = extra
+            for i, (h, t) in enumerate(zip(heads, tails)):
+                events = sha256_hex(events + h + str(seq + 1 + i) + t)
+            ledger = ledger_part_hash(lhash, events, lseq, ver, head, tail)
+            result = "(%s,%s)" % (events, ledger)
+        elif kind == "ledger":
+            lhash, events, lseq, ver, head, tail = extra
+            result = ledger_part_hash(lhash, events, lseq, ver, head, tail)
+        elif kind == "ledger_genesis":
+            wf, run = extra
+            result = sha256_hex(canon({"chain": "verist-ledger/1", "runId": run, "workflowId": wf}))
+        elif kind == "entry":
+            prev, events = extra
+            result = sha256_hex(prev + events + canon(values[0]))
         else:
             prev, wf, run, step, type_, seq, ts = extra
             result = sha256_hex(prev + canon({
                 "llmTrace": values[1], "payload": values[0], "runId": run, "seq": float(seq),
                 "stepId": step, "ts": float(ts), "type": type_, "workflowId": wf}))
         # beyond the double range: JavaScript's form is refused; the chain's is not
-        return ("text", result, kind != "event" and any(has_non_finite(v) for v in values))
+        return ("text", result, kind not in ("event", "entry") and any(has_non_finite(v) for v in values))
     except RecursionError:
         return ("unknown", "nested too deeply for the oracle", False)
 
@@ -1417,7 +1552,7 @@ class Fuzzer:
         if want[0] == "unknown":
             self.oracle_checked["unjudged"] += 1
             return
-        self.oracle_checked["hash" if kind in ("genesis", "event", "extend") else kind] += 1
+        self.oracle_checked["hash" if kind in ("genesis", "event", "advance", "ledger", "ledger_genesis", "entry") else kind] += 1
         if case.code == "00000":
             if want[0] == "reject":
                 # jsonb accepted a text JSON.parse refuses: the two parsers
