@@ -44,6 +44,20 @@ static VeristQuery block_active = {
 	2, {TEXTOID, TEXTOID}
 };
 
+/*
+ * 0.4.0: a resolution writes the run's state row (its ledger head), so it
+ * locks that row first, as a commit does: a commit holds it while it waits
+ * to insert a block behind the one being resolved, and the other order
+ * deadlocks (the stress suite found it).
+ */
+static VeristQuery state_lock = {
+	"SELECT 1 FROM @extschema@.verist_state AS s"
+	" WHERE s.workflow_id OPERATOR(pg_catalog.=) $1"
+	" AND s.run_id OPERATOR(pg_catalog.=) $2"
+	" FOR NO KEY UPDATE",
+	2, {TEXTOID, TEXTOID}
+};
+
 static VeristQuery block_lock_active = {
 	"SELECT b.id, b.step_id, b.type, b.payload, b.resume_step"
 	" FROM @extschema@.verist_blocks AS b"
@@ -321,7 +335,8 @@ ResolveBlock(FunctionCallInfo fcinfo, bool ledger)
 	VeristConnect(fcinfo);
 
 	/* No active block: nothing to do, no rows (repeats are harmless). */
-	if (VeristExecute(&block_lock_active, ids, NULL, false, 1) == 0)
+	if ((ledger && VeristExecute(&state_lock, ids, NULL, false, 1) == 0) ||
+		VeristExecute(&block_lock_active, ids, NULL, false, 1) == 0)
 	{
 		VeristFinish();
 		return (Datum) 0;

@@ -89,12 +89,15 @@ test('create: version 1, computed = output, empty overlay, camelCase row', async
   const state = expectOk(await store.commit({
     workflowId, runId: 'r', stepId: 'start', expectedVersion: 0, output: { a: 1 },
   }));
-  // The adapter's columns, plus the audit chain head of 0.2.0 (README "Audit chain").
+  // The adapter's columns, plus the audit chain head of 0.2.0 (README "Audit chain")
+  // and the ledger head of 0.4.0 (README "The ledger").
   assert.deepEqual(Object.keys(state).sort(),
-    ['chainHash', 'chainSeq', 'computed', 'createdAt', 'overlay', 'runId', 'updatedAt', 'version',
-      'workflowId']);
+    ['chainHash', 'chainSeq', 'computed', 'createdAt', 'ledgerHash', 'ledgerSeq', 'overlay',
+      'runId', 'updatedAt', 'version', 'workflowId']);
   assert.equal(state.chainSeq, 0);
   assert.match(state.chainHash, /^[0-9a-f]{64}$/);
+  assert.equal(state.ledgerSeq, 1);
+  assert.match(state.ledgerHash, /^[0-9a-f]{64}$/);
   assert.equal(state.workflowId, workflowId);
   assert.equal(state.runId, 'r');
   assert.equal(state.version, 1);

@@ -82,10 +82,13 @@ def drain_outbox():
 def create():
     wf = new_workflow()
     state = expect_ok(store.commit(wf, "r", "start", 0, {"a": 1}))
-    # The adapter's columns, plus the audit chain head of 0.2.0 (README "Audit chain").
-    assert sorted(state) == ["chain_hash", "chain_seq", "computed", "created_at", "overlay",
-                             "run_id", "updated_at", "version", "workflow_id"]
+    # The adapter's columns, plus the audit chain head of 0.2.0 (README "Audit chain")
+    # and the ledger head of 0.4.0 (README "The ledger").
+    assert sorted(state) == ["chain_hash", "chain_seq", "computed", "created_at", "ledger_hash",
+                             "ledger_seq", "overlay", "run_id", "updated_at", "version",
+                             "workflow_id"]
     assert state["chain_seq"] == 0 and re.fullmatch(r"[0-9a-f]{64}", state["chain_hash"])
+    assert state["ledger_seq"] == 1 and re.fullmatch(r"[0-9a-f]{64}", state["ledger_hash"])
     assert (state["workflow_id"], state["run_id"], state["version"]) == (wf, "r", 1)
     assert state["computed"] == {"a": 1} and state["overlay"] == {}
     assert isinstance(state["created_at"], datetime) and state["created_at"].tzinfo is not None
