@@ -75,6 +75,14 @@ ORDER BY v.version;
 SELECT l.seq, s.version, s.computed, s.overlay
 FROM verist_ledger l, verist_state_as_of('l-wf', 'r1', l.created_at) s
 WHERE l.run_id = 'r1' ORDER BY l.seq;
+-- What each step found: the state before its commit, corrections made since
+-- the previous commit included (version 1 found the empty run).
+SELECT v.version, s.version AS found_version, s.computed, s.overlay, s.effective, s.ledger_seq,
+       s.at IS NULL AS no_entry_yet
+FROM generate_series(1, 4) AS v(version), verist_step_input('l-wf', 'r1', v.version) s
+ORDER BY v.version;
+SELECT verist_try($$SELECT verist_step_input('l-wf', 'r1', 5)$$) AS no_such_step,
+       verist_try($$SELECT verist_step_input('l-wf', 'nope', 1)$$) AS no_such_run_input;
 SELECT verist_try($$SELECT verist_state_as_of('l-wf', 'r1', '2000-01-01')$$) AS before_the_run,
        verist_try($$SELECT verist_state_at('l-wf', 'r1', 5)$$) AS no_such_version,
        verist_try($$SELECT verist_state_at('l-wf', 'nope', 1)$$) AS no_such_run;
@@ -214,6 +222,9 @@ INSERT INTO bad_ledger VALUES
   ('state_at: version 0',        $$SELECT verist_state_at('l-wf', 'r1', 0)$$),
   ('state_at: negative version', $$SELECT verist_state_at('l-wf', 'r1', -1)$$),
   ('state_at: empty run_id',     $$SELECT verist_state_at('l-wf', '', 1)$$),
+  ('step_input: null version',   $$SELECT verist_step_input('l-wf', 'r1', NULL)$$),
+  ('step_input: version 0',      $$SELECT verist_step_input('l-wf', 'r1', 0)$$),
+  ('step_input: null run_id',    $$SELECT verist_step_input('l-wf', NULL, 1)$$),
   ('as_of: null time',           $$SELECT verist_state_as_of('l-wf', 'r1', NULL)$$),
   ('as_of: null run_id',         $$SELECT verist_state_as_of('l-wf', NULL, now())$$),
   ('history: null workflow_id',  $$SELECT verist_run_history(NULL, 'r1')$$),

@@ -46,8 +46,8 @@ GRANT EXECUTE ON FUNCTION verist_requeue(bigint), verist_purge_outbox(interval, 
 GRANT EXECUTE ON PROCEDURE verist_purge_outbox_all(interval, integer, bigint) TO regress_verist_operator;
 GRANT SELECT ON verist_outbox_stats, verist_active_blocks, verist_run_summary TO regress_verist_operator;
 GRANT EXECUTE ON FUNCTION                                    -- 0.4.0
-    verist_state_at(text, text, integer), verist_state_as_of(text, text, timestamptz),
-    verist_run_history(text, text)
+    verist_state_at(text, text, integer), verist_step_input(text, text, integer),
+    verist_state_as_of(text, text, timestamptz), verist_run_history(text, text)
   TO regress_verist_runner, regress_verist_reviewer, regress_verist_auditor;
 GRANT EXECUTE ON FUNCTION verist_export_run(text, text) TO regress_verist_auditor, regress_verist_operator;
 GRANT EXECUTE ON FUNCTION verist_retire_run(text, text) TO regress_verist_operator;
@@ -61,6 +61,7 @@ SELECT version FROM verist_commit('p-wf', 'run-1', 'extract', 0, '{"a": 1}',
 SELECT version, computed FROM verist_load('p-wf', 'run-1');
 SELECT type FROM verist_get_block('p-wf', 'run-1');
 SELECT version, computed FROM verist_state_at('p-wf', 'run-1', 1);
+SELECT version, computed FROM verist_step_input('p-wf', 'run-1', 1);
 RESET ROLE;
 
 SET ROLE regress_verist_reviewer;

@@ -133,6 +133,16 @@ LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY DEFINER;
 COMMENT ON FUNCTION verist_state_at(text, text, integer) IS
     'a run as it was right after the commit that produced a version, replayed from its ledger';
 
+CREATE FUNCTION verist_step_input(
+    workflow_id text, run_id text, version integer,
+    OUT version integer, OUT computed jsonb, OUT "overlay" jsonb, OUT effective jsonb,
+    OUT ledger_seq integer, OUT at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verist_step_input'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY DEFINER;
+COMMENT ON FUNCTION verist_step_input(text, text, integer) IS
+    'a run as the commit that produced a version found it (the input of that step), replayed from its ledger';
+
 CREATE FUNCTION verist_state_as_of(
     workflow_id text, run_id text, as_of timestamptz,
     OUT version integer, OUT computed jsonb, OUT "overlay" jsonb, OUT effective jsonb,
@@ -280,6 +290,7 @@ DROP FUNCTION verist_chain_extend(text, integer, text[], text[]);
 REVOKE ALL ON FUNCTION verist_ledger_extend(text, integer, integer, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_commit_advance(text, integer, text[], text[], text, integer, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_state_at(text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION verist_step_input(text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_state_as_of(text, text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_run_history(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION verist_export_run(text, text) FROM PUBLIC;

@@ -71,6 +71,7 @@ static VeristQuery state_created = {
 typedef enum StopRule
 {
 	STOP_AT_VERSION,			/* after the entry that produced a version */
+	STOP_BEFORE_VERSION,		/* before the commit that produced a version */
 	STOP_AS_OF					/* after the last entry at or before a time */
 } StopRule;
 
@@ -180,8 +181,12 @@ Replay(text *wf, text *run, StopRule rule, int32 version, TimestampTz as_of,
 			Datum		change = SPI_getbinval(row, desc, R_CHANGE, &isnull);
 			MemoryContext old;
 
-			if (rule == STOP_AS_OF && at > as_of)
+			if ((rule == STOP_AS_OF && at > as_of) ||
+				(rule == STOP_BEFORE_VERSION && v == version &&
+				 strcmp(kind, VERIST_ENTRY_COMMIT) == 0))
 			{
+				if (rule == STOP_BEFORE_VERSION)
+					reached = true;
 				done = true;
 				break;
 			}
@@ -192,6 +197,8 @@ Replay(text *wf, text *run, StopRule rule, int32 version, TimestampTz as_of,
 			MemoryContextSwitchTo(old);
 			if (rule == STOP_AS_OF)
 				reached = true;
+			else if (rule == STOP_BEFORE_VERSION)
+				done = (v > version);
 			else if (v == version &&
 					 (strcmp(kind, VERIST_ENTRY_COMMIT) == 0 ||
 					  strcmp(kind, VERIST_ENTRY_ADOPT) == 0))
@@ -215,6 +222,10 @@ StateResult(FunctionCallInfo fcinfo, VeristReplay *r)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	if (r->computed == NULL)	/* before a run's first commit: nothing yet */
+		r->computed = EmptyObject();
+	if (r->overlay == NULL)
+		r->overlay = EmptyObject();
 	values[0] = Int32GetDatum(r->version);
 	values[1] = JsonbPGetDatum(r->computed);
 	values[2] = JsonbPGetDatum(r->overlay);
@@ -222,6 +233,7 @@ StateResult(FunctionCallInfo fcinfo, VeristReplay *r)
 									JsonbPGetDatum(r->overlay));
 	values[4] = Int32GetDatum(r->seq);
 	values[5] = TimestampTzGetDatum(r->at);
+	nulls[5] = (r->seq == 0);
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
@@ -268,6 +280,38 @@ verist_state_at(PG_FUNCTION_ARGS)
 	VeristFinish();
 	if (!found)
 		RaiseNoSuchPoint(wf, run, &r, psprintf("at version %d", version));
+	PG_RETURN_DATUM(StateResult(fcinfo, &r));
+}
+
+PG_FUNCTION_INFO_V1(verist_step_input);
+
+/*
+ * SQL: verist_step_input(workflow_id, run_id, version int, OUT ...)
+ *
+ * The run as the commit that produced version found it: every entry before
+ * that commit applied, the corrections made since the previous commit
+ * included -- the input of that step, for replay and diff.  For version 1,
+ * the empty run before its first commit (version 0, no entry).
+ */
+Datum
+verist_step_input(PG_FUNCTION_ARGS)
+{
+	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
+	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
+	int32		version;
+	VeristReplay r;
+	bool		found;
+
+	MemoryContext caller = CurrentMemoryContext;
+
+	version = VeristCountArg(fcinfo, 2, "version");
+	VeristConnect(fcinfo);
+	found = Replay(wf, run, STOP_BEFORE_VERSION, version, 0, &r, caller);
+	VeristFinish();
+	if (!found)
+		RaiseNoSuchPoint(wf, run, &r, psprintf("before version %d", version));
+	if (r.seq == 0)
+		r.version = 0;
 	PG_RETURN_DATUM(StateResult(fcinfo, &r));
 }
 

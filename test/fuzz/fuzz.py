@@ -2,7 +2,7 @@
 """
 Hostile-input fuzzer for every verist SQL function.
 
-It generates calls to the 30 SQL functions of verist 0.4.0 -- valid ones drawn
+It generates calls to the 31 SQL functions of verist 0.4.0 -- valid ones drawn
 from a model of the database and the shapes of README "Shapes", and their mutations: deep nesting,
 huge strings and arrays, every JSON type in every position, unicode, numbers
 at the edges of double precision, NULLs, wrong types cast from text, empty and
@@ -108,6 +108,7 @@ WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
            # 0.4.0: the ledger
            "verist_commit_advance": 2, "verist_ledger_extend": 2, "verist_ledger_genesis": 2,
            "verist_ledger_entry_hash": 4, "verist_state_at": 4, "verist_state_as_of": 2,
+           "verist_step_input": 2,
            "verist_run_history": 2, "verist_export_run": 2, "verist_retire_run": 1}
 FUNCTIONS = list(WEIGHTS)
 
@@ -1165,7 +1166,7 @@ class CaseGen:
         rng = self.rng
         bad = []
         args = self.ids_args(bad)
-        if fn == "verist_state_at":
+        if fn in ("verist_state_at", "verist_step_input"):
             args.append(self.int_arg(rng.choice([1, 1, 2, 3, 5, 100, 0, -1, 2147483647]),
                                      "version", bad, lo=1))
         else:
@@ -1287,7 +1288,7 @@ class CaseGen:
             return self.gen_ledger_genesis()
         if fn == "verist_ledger_entry_hash":
             return self.gen_ledger_entry_hash()
-        if fn in ("verist_state_at", "verist_state_as_of"):
+        if fn in ("verist_state_at", "verist_state_as_of", "verist_step_input"):
             return self.gen_state_at(fn)
         if fn == "verist_run_history":
             return self.gen_run_history()

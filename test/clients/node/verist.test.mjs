@@ -604,37 +604,43 @@ test('canonical numbers: 20,000 doubles (random bits, integers around 2^53, shor
   assert.equal(got.length, values.length);
 });
 
-// The ```lang block of README's snippet section and the ```text block after it.
-async function snippet(lang) {
+// Every ```lang block of README's snippet sections, each with the ```text block after it.
+async function snippets(lang) {
   const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
-  const section = readme.match(/<!-- snippets:begin -->([\s\S]*?)<!-- snippets:end -->/);
-  assert.ok(section, 'README.md has a section between <!-- snippets:begin/end --> markers');
-  const m = section[1].match(new RegExp('```' + lang + '\\n([\\s\\S]*?)```\\s*```text\\n([\\s\\S]*?)```'));
-  assert.ok(m, `README.md's snippet section has a ${lang} block followed by its text output`);
-  return { code: m[1], output: m[2] };
+  const sections = [...readme.matchAll(/<!-- snippets:begin -->([\s\S]*?)<!-- snippets:end -->/g)];
+  assert.ok(sections.length, 'README.md has sections between <!-- snippets:begin/end --> markers');
+  const blocks = sections.flatMap((section) => [...section[1].matchAll(
+    new RegExp('```' + lang + '\\n([\\s\\S]*?)```\\s*```text\\n([\\s\\S]*?)```', 'g'))])
+    .map((m) => ({ code: m[1], output: m[2] }));
+  assert.ok(blocks.length, `README.md's snippet sections have a ${lang} block followed by its text output`);
+  return blocks;
 }
 
 const normalize = (text) => text.split('\n').map((line) => line.trimEnd()).join('\n').trim();
 
-test('README: the node-postgres snippet prints its documented output', async () => {
-  // A database of its own, so outbox ids start at 1 as the output shows.
-  const database = 'verist_snippet_node';
-  await pool.query(`DROP DATABASE IF EXISTS ${database}`);
-  await pool.query(`CREATE DATABASE ${database}`);
-  const admin = new pg.Client({ database });
-  await admin.connect();
-  await admin.query('CREATE EXTENSION verist');
-  try {
-    const { code, output } = await snippet('js');
-    // --eval resolves 'pg' from the working directory: this one has node_modules.
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], {
-      cwd: fileURLToPath(new URL('.', import.meta.url)),
-      env: { ...process.env, PGDATABASE: database },
-    });
-    assert.equal(normalize(stdout), normalize(output));
-    const { rows } = await admin.query('SELECT status FROM verist_outbox');
-    assert.deepEqual(rows, [{ status: 'dispatched' }]);
-  } finally {
-    await admin.end();
+test('README: the node-postgres snippets print their documented output', async () => {
+  const blocks = await snippets('js');
+  for (const [i, { code, output }] of blocks.entries()) {
+    // A database of its own, so outbox ids start at 1 as the output shows.
+    const database = `verist_snippet_node_${i}`;
+    await pool.query(`DROP DATABASE IF EXISTS ${database}`);
+    await pool.query(`CREATE DATABASE ${database}`);
+    const admin = new pg.Client({ database });
+    await admin.connect();
+    await admin.query('CREATE EXTENSION verist');
+    try {
+      // --eval resolves 'pg' from the working directory: this one has node_modules.
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], {
+        cwd: fileURLToPath(new URL('.', import.meta.url)),
+        env: { ...process.env, PGDATABASE: database },
+      });
+      assert.equal(normalize(stdout), normalize(output), `js snippet ${i + 1}`);
+      if (code.includes('verist_lease_outbox')) {   // its dispatcher sent the one command
+        const { rows } = await admin.query('SELECT status FROM verist_outbox');
+        assert.deepEqual(rows, [{ status: 'dispatched' }]);
+      }
+    } finally {
+      await admin.end();
+    }
   }
 });

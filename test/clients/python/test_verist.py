@@ -461,15 +461,16 @@ def savepoint_inside_caller_transaction():
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "README.md")
 
 
-def snippet(lang):
-    """The ```lang block of README's snippet section and the ```text block after it."""
+def snippets(lang):
+    """Every ```lang block of README's snippet sections, each with the ```text block after it."""
     with open(README, encoding="utf-8") as f:
         text = f.read()
-    section = re.search(r"<!-- snippets:begin -->(.*?)<!-- snippets:end -->", text, re.S)
-    assert section, "README.md has a section between <!-- snippets:begin/end --> markers"
-    m = re.search(r"```" + lang + r"\n(.*?)```\s*```text\n(.*?)```", section.group(1), re.S)
-    assert m, f"README.md's snippet section has a {lang} block followed by its text output"
-    return m.group(1), m.group(2)
+    sections = re.findall(r"<!-- snippets:begin -->(.*?)<!-- snippets:end -->", text, re.S)
+    assert sections, "README.md has sections between <!-- snippets:begin/end --> markers"
+    blocks = [m.groups() for section in sections for m in
+              re.finditer(r"```" + lang + r"\n(.*?)```\s*```text\n(.*?)```", section, re.S)]
+    assert blocks, f"README.md's snippet sections have a {lang} block followed by its text output"
+    return blocks
 
 
 def normalize(text):
@@ -488,26 +489,27 @@ def fresh_database(name, extension=True):
 
 @case
 def snippets_psql():
-    code, expected = snippet("sql")
-    # The snippet creates the extension itself; psql's output as a terminal shows it.
-    out = subprocess.run(["psql", "-X", "-q", "-f", "-"], input=code, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         env=fresh_database("verist_snippet_psql", extension=False))
-    assert out.returncode == 0, out.stdout
-    # psql prefixes messages from a script with "psql:<file>:<line>: ".
-    got = re.sub(r"^psql:[^:]*:\d+: ", "", out.stdout, flags=re.M)
-    assert normalize(got) == normalize(expected), got
+    for i, (code, expected) in enumerate(snippets("sql")):
+        # The snippet creates the extension itself; psql's output as a terminal shows it.
+        out = subprocess.run(["psql", "-X", "-q", "-f", "-"], input=code, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env=fresh_database("verist_snippet_psql_%d" % i, extension=False))
+        assert out.returncode == 0, out.stdout
+        # psql prefixes messages from a script with "psql:<file>:<line>: ".
+        got = re.sub(r"^psql:[^:]*:\d+: ", "", out.stdout, flags=re.M)
+        assert normalize(got) == normalize(expected), "sql snippet %d printed:\n%s" % (i + 1, got)
 
 
 @case
 def snippets_python():
-    code, expected = snippet("python")
-    env = fresh_database("verist_snippet_py")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    assert normalize(out.stdout) == normalize(expected), out.stdout
-    with psycopg.connect(dbname=env["PGDATABASE"]) as c:
-        assert c.execute("SELECT status FROM verist_outbox").fetchall() == [("dispatched",)]
+    for i, (code, expected) in enumerate(snippets("python")):
+        env = fresh_database("verist_snippet_py_%d" % i)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        assert normalize(out.stdout) == normalize(expected), out.stdout
+        if "verist_lease_outbox" in code:   # its dispatcher sent the one command
+            with psycopg.connect(dbname=env["PGDATABASE"]) as c:
+                assert c.execute("SELECT status FROM verist_outbox").fetchall() == [("dispatched",)]
 
 
 def main():
