@@ -46,9 +46,13 @@ static VeristQuery block_active = {
 
 /*
  * 0.4.0: a resolution writes the run's state row (its ledger head), so it
- * locks that row first, as a commit does: a commit holds it while it waits
- * to insert a block behind the one being resolved, and the other order
- * deadlocks (the stress suite found it).
+ * locks that row after the block and before changing anything.  A commit
+ * holds the row while it inserts a block: it waits for a block another
+ * transaction has already changed (and so would deadlock with a resolution
+ * that changed its block before locking the row -- the stress suite found
+ * that order), but it is refused at once by one that is only locked.
+ * Locking the block first keeps a resolver from acting on a block that
+ * landed while it waited (block-race).
  */
 static VeristQuery state_lock = {
 	"SELECT 1 FROM @extschema@.verist_state AS s"
@@ -335,14 +339,15 @@ ResolveBlock(FunctionCallInfo fcinfo, bool ledger)
 	VeristConnect(fcinfo);
 
 	/* No active block: nothing to do, no rows (repeats are harmless). */
-	if ((ledger && VeristExecute(&state_lock, ids, NULL, false, 1) == 0) ||
-		VeristExecute(&block_lock_active, ids, NULL, false, 1) == 0)
+	if (VeristExecute(&block_lock_active, ids, NULL, false, 1) == 0)
 	{
 		VeristFinish();
 		return (Datum) 0;
 	}
-	block = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+	block = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	if (ledger && VeristExecute(&state_lock, ids, NULL, false, 1) == 0)
+		elog(ERROR, "the run of an active block has no state row");
 	type = SPI_getvalue(block, desc, BLOCK_TYPE);
 
 	if (strcmp(type, "review") == 0)
