@@ -67,7 +67,7 @@ result OK "assert-enabled server: $("$bin/postgres" --version) at $bin ($(( $(da
 # -- 2: verist against it ------------------------------------------------------------
 work=$(mktemp -d /tmp/verist-assert.XXXXXX)
 chmod 755 "$work"
-tar -C "$REPO" --exclude=.git --exclude=test/out --exclude=results --exclude=output_iso \
+tar -C "$REPO" --exclude=.git --exclude=test/out --exclude=results --exclude=output_iso --exclude=node_modules \
     --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work" -xf -
 if make -C "$work" -s WERROR=1 PG_CONFIG="$A_CONFIG" >"$outdir/build.log" 2>&1 &&
    make -C "$work" -s PG_CONFIG="$A_CONFIG" install >>"$outdir/build.log" 2>&1; then

@@ -5,8 +5,8 @@
 # throwaway cluster, once with fsync on (PostgreSQL's defaults: fsync and
 # synchronous_commit on) and once with fsync off.  Not part of the test suites.
 #
-#   bash test/bench/ts_overhead.sh              30 rounds x 100 iterations per setting
-#   ROUNDS=5 BLOCK=50 bash test/bench/ts_overhead.sh
+#   bash test/bench/ts_overhead.sh                   3000 iterations per variant and setting
+#   ITERATIONS=300 FSYNC=off bash test/bench/ts_overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/fuzz/cluster.sh
@@ -22,7 +22,7 @@ cp test/clients/typescript/package.json test/clients/typescript/package-lock.jso
 cp test/bench/ts_overhead.mjs "$scratch/"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-for fsync in on off; do
+for fsync in ${FSYNC:-on off}; do
     port=$(fz_free_port 5700 5799)
     fz_cluster_init "$port" "fsync = $fsync
 synchronous_commit = on"

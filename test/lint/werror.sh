@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 work=$(mktemp -d /tmp/verist-werror.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-tar --exclude=.git --exclude=test --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+tar --exclude=.git --exclude=test --exclude=node_modules --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
     -cf - . | tar -C "$work" -xf -
 build() {   # build DIR: the flags test/setup.sh uses, plus extra PG_CFLAGS
     make -s -C "$1" clean >/dev/null 2>&1

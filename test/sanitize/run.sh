@@ -69,7 +69,7 @@ if [ ! -e "$libasan" ]; then result FAIL "libasan found (gcc -print-file-name=li
 work=$(mktemp -d /tmp/verist-asan.XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/src" "$work/install" "$work/probe"
-tar -C "$REPO" --exclude=.git --exclude=test/out --exclude=results --exclude=output_iso \
+tar -C "$REPO" --exclude=.git --exclude=test/out --exclude=results --exclude=output_iso --exclude=node_modules \
     --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work/src" -xf -
 echo "sanitize: building a copy in $work/src with $SANFLAGS"
 # COPT reaches both the compile and the link (PGXS Makefile.global); no LLVM

@@ -98,7 +98,10 @@ async function dispatch({ owner, done }) {
       }
       if (leased.value.length === 0 && !notified && !done()) {
         // sleep until a wake-up, or the polling interval (expired leases come back without one)
-        await new Promise((r) => { wake = r; setTimeout(r, POLL_MS); });
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, POLL_MS);
+          wake = () => { clearTimeout(timer); resolve(); };
+        });
       }
       notified = false;
     }

@@ -64,7 +64,15 @@ export function toStorageError(cause: unknown): VeristStorageError {
   if (!mapped) {
     // Connection refused or lost, a terminated backend, a timeout, and
     // whatever else is not verist's own answer: the adapter's catch-all.
-    if (!message && sqlstate) message = sqlstate;
+    // (A refused connection to a host with several addresses is an
+    // AggregateError with an empty message: say what its parts say.)
+    const parts = (cause as { errors?: unknown[] } | null)?.errors;
+    if (!message && Array.isArray(parts)) {
+      message = parts
+        .map((p) => (p instanceof Error ? p.message : String(p)))
+        .join("; ");
+    }
+    if (!message) message = sqlstate ?? "connection error";
     return storageError("connection_error", message);
   }
   const detail = e?.detail ?? e?.cause?.detail;

@@ -92,7 +92,7 @@ interface CommitParamsBase {
 }
 /**
  * One step's commit.  `output` is shallow-merged into `computed`; `delta` is
- * the name @verist/storage used before 0.1.0 and is accepted the same way.
+ * the name @verist/storage used before `output` and is accepted the same way.
  */
 export type CommitParams<T = unknown> = CommitParamsBase &
   (

@@ -77,18 +77,24 @@ test('leaseOutbox: limit caps the batch; limit 0 leases nothing (as the adapter\
 
 test('leaseOutbox: the lease lasts leaseDurationMs, 30000 by default; other owners skip leased rows until it expires', async () => {
   const p = await pending(2);
-  const t0 = Date.now();
+  // the server's clock at the call + the duration (the same machine's clock as ours)
+  const within = (expires, t0, t1, ms) =>
+    assert.ok(expires >= t0 + ms - 10 && expires <= t1 + ms + 10,
+      `lease ends ${expires - t0} ms after the call began, ${expires - t1} after it returned (want ${ms})`);
+  let t0 = Date.now();
   const [def] = expectOk(await store.leaseOutbox(owner(), 1));
-  const row = await outboxRow(def.id);
-  const ms = row.lease_expires_at.getTime() - t0;
-  assert.ok(ms > 29_000 && ms < 31_500, `default lease ${ms} ms`);
+  within((await outboxRow(def.id)).lease_expires_at.getTime(), t0, Date.now(), 30_000);
   const o = owner();
-  const [short] = expectOk(await store.leaseOutbox(o, 1, 150));
+  t0 = Date.now();
+  const [short] = expectOk(await store.leaseOutbox(o, 1, 600));
+  const t1 = Date.now();
   assert.equal(short.id, p.outboxIds[1]);
-  const shortMs = (await outboxRow(short.id)).lease_expires_at.getTime() - Date.now();
-  assert.ok(shortMs <= 150, `short lease ${shortMs} ms`);
-  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10)), []);
-  await sleep(250);
+  const until = (await outboxRow(short.id)).lease_expires_at.getTime();
+  within(until, t0, t1, 600);
+  if (Date.now() < until - 50) {
+    assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10)), [], 'leased rows are skipped');
+  }
+  await sleep(Math.max(0, until - Date.now()) + 30);
   const retaken = expectOk(await store.leaseOutbox('another', 10));
   assert.deepEqual(retaken.map((e) => e.id), [short.id]);
   // the first owner lost it: finalising is lease_mismatch now
@@ -253,7 +259,8 @@ test('markRetry (extra): pending again after a backoff, failed (dead letter) at 
   expectOk(await store.leaseOutbox(o, 1));
   expectErr(await store.markRetry(id, 'intruder', 'e', { maxAttempts: 2 }), 'conflict', 'lease_mismatch');
   const t0 = Date.now();
-  const first = expectOk(await store.markRetry(id, o, 'timeout', { maxAttempts: 2, baseDelayMs: 200 }));
+  const first = expectOk(await store.markRetry(id, o, 'timeout', { maxAttempts: 2, baseDelayMs: 600 }));
+  const t1 = Date.now();
   assert.deepEqual(Object.keys(first), RECORD_KEYS);
   assert.equal(first.id, id);
   assert.equal(first.status, 'pending');
@@ -261,13 +268,16 @@ test('markRetry (extra): pending again after a backoff, failed (dead letter) at 
   assert.equal(first.lastError, 'timeout');
   assert.equal(first.leaseOwner, null);
   assertDate(first.leaseExpiresAt, 'leaseExpiresAt');
-  const wait = first.leaseExpiresAt.getTime() - t0;
-  assert.ok(wait > 100 && wait <= 260, `backoff ${wait} ms`);
-  assert.deepEqual(expectOk(await store.leaseOutbox(o, 1)), [], 'not leasable during the backoff');
-  await sleep(260);
+  // not leasable before the server's clock at the call + 600 ms (same machine's clock)
+  const until = first.leaseExpiresAt.getTime();
+  assert.ok(until >= t0 + 590 && until <= t1 + 610, `backoff ends ${until - t0} ms after the call began, ${until - t1} after it returned`);
+  if (Date.now() < until - 50) {
+    assert.deepEqual(expectOk(await store.leaseOutbox(o, 1)), [], 'not leasable during the backoff');
+  }
+  await sleep(Math.max(0, until - Date.now()) + 30);
   const [again] = expectOk(await store.leaseOutbox(o, 1));
   assert.equal(again.id, id);
-  const dead = expectOk(await store.markRetry(id, o, 'timeout again', { maxAttempts: 2, baseDelayMs: 200 }));
+  const dead = expectOk(await store.markRetry(id, o, 'timeout again', { maxAttempts: 2, baseDelayMs: 600 }));
   assert.equal(dead.status, 'failed');
   assert.equal(dead.failures, 2);
   assert.equal(dead.dispatchedAt, null);

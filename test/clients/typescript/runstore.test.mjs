@@ -256,6 +256,21 @@ test('commit: state and events are written together, in order, all with the step
   for (const e of ev) assert.equal(e.createdAt.getTime(), st[0].updatedAt.getTime());
 });
 
+test('commit: hash-only mode (verist.hash_only) keeps llmTrace input/output out of the database, the hashes in', async () => {
+  // a superuser-only setting (ALTER ROLE/DATABASE ... SET in production); the suite connects as one
+  const hashOnly = newPool({ max: 1, options: '-c verist.hash_only=on' });
+  try {
+    const s = createPgRunStore({ db: drizzle(hashOnly) });
+    const ids = { workflowId: newWorkflow(), runId: 'r' };
+    expectOk(await s.commit({ ...ids, stepId: 'llm', expectedVersion: 0, output: {},
+      events: [{ type: 'llm_call', llmTrace: { ...trace, input: 'secret prompt', output: 'secret completion' } }] }));
+    const [e] = await rows(pool, 'verist_events', ids);
+    assert.deepEqual(e.llm_trace, trace);
+  } finally {
+    await hashOnly.end();
+  }
+});
+
 test('commit: an event is stored as the adapter stored it — type, payload, llmTrace; other keys dropped', async () => {
   const ids = { workflowId: newWorkflow(), runId: 'r' };
   expectOk(await store.commit({
