@@ -290,9 +290,10 @@ DigestPart(pg_cryptohash_ctx *sha, const char *data, int len)
 
 /*
  * The digest of a commit's arguments (0.4.0), into hex: SHA-256 of the step
- * id, the expected version, and the chain's canonical JSON of output, events
- * and commands as given, each followed by a NUL.  A retry of exactly the
- * same commit has the same digest, and finds the stored result by it.
+ * id, the expected version, and the exact canonical JSON of output, events
+ * and commands as given (numbers as exact decimals, not doubles), each
+ * followed by a NUL.  A retry of exactly the same commit has the same
+ * digest, and finds the stored result by it.
  */
 void
 VeristCommitInput(text *step, int32 expected, Jsonb *output, Jsonb *events, Jsonb *commands,
@@ -308,13 +309,13 @@ VeristCommitInput(text *step, int32 expected, Jsonb *output, Jsonb *events, Json
 		elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(sha));
 	DigestPart(sha, VARDATA_ANY(step), VARSIZE_ANY_EXHDR(step));
 	DigestPart(sha, version, pg_ltoa(expected, version));
-	VeristCanonicalText(&buf, &output->root, VERIST_CANON_CHAIN);
+	VeristCanonicalText(&buf, &output->root, VERIST_CANON_EXACT);
 	DigestPart(sha, buf.data, buf.len);
 	resetStringInfo(&buf);
-	VeristCanonicalText(&buf, &events->root, VERIST_CANON_CHAIN);
+	VeristCanonicalText(&buf, &events->root, VERIST_CANON_EXACT);
 	DigestPart(sha, buf.data, buf.len);
 	resetStringInfo(&buf);
-	VeristCanonicalText(&buf, &commands->root, VERIST_CANON_CHAIN);
+	VeristCanonicalText(&buf, &commands->root, VERIST_CANON_EXACT);
 	DigestPart(sha, buf.data, buf.len);
 	if (pg_cryptohash_final(sha, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256 hash: %s", pg_cryptohash_error(sha));

@@ -24,8 +24,8 @@ for arg in "$@"; do
     esac
 done
 if ((${#names[@]} == 0)); then
-    names=(lint regress audit dispatch clients_node clients_python clients_ts stress crash
-           attack standby fuzz sanitize assert)
+    names=(lint regress audit ledger dispatch clients_node clients_python clients_ts stress
+           crash attack standby fuzz sanitize assert)
 fi
 
 mkdir -p test/out
