@@ -107,29 +107,137 @@ VeristReplayApply(VeristReplay *r, const char *kind, int32 version, Jsonb *chang
 {
 	if (strcmp(kind, VERIST_ENTRY_ADOPT) == 0)
 	{
-		r->computed = MemberJsonb(change, "computed");
-		r->overlay = MemberJsonb(change, "overlay");
+		r->computed_parts = list_make1(MemberJsonb(change, "computed"));
+		r->overlay_parts = list_make1(MemberJsonb(change, "overlay"));
+		r->has_state = true;
 	}
 	else if (strcmp(kind, VERIST_ENTRY_COMMIT) == 0)
 	{
-		if (r->computed == NULL || version == 1)
+		if (!r->has_state || version == 1)
 		{
-			r->computed = change;
-			if (r->overlay == NULL)
-				r->overlay = EmptyObject();
+			r->computed_parts = list_make1(change);
+			if (!r->has_state)
+				r->overlay_parts = NIL;
+			r->has_state = true;
 		}
 		else
-			r->computed = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-															 JsonbPGetDatum(r->computed),
-															 JsonbPGetDatum(change)));
+			r->computed_parts = lappend(r->computed_parts, change);
 	}
-	else if (strcmp(kind, VERIST_ENTRY_OVERLAY) == 0 && r->overlay != NULL)
-		r->overlay = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-														JsonbPGetDatum(r->overlay),
-														JsonbPGetDatum(change)));
+	else if (strcmp(kind, VERIST_ENTRY_OVERLAY) == 0 && r->has_state)
+		r->overlay_parts = lappend(r->overlay_parts, change);
 	if (r->first_version < 0)
 		r->first_version = version;
 	r->version = version;
+}
+
+/* One top-level member of one of the objects being merged. */
+typedef struct MergeItem
+{
+	const char *key;
+	int			keylen;
+	int			part;			/* which object: later ones win */
+	JsonbValue	value;
+} MergeItem;
+
+/* By key, then the latest object first. */
+static int
+MergeItemCmp(const void *a, const void *b)
+{
+	const MergeItem *x = (const MergeItem *) a;
+	const MergeItem *y = (const MergeItem *) b;
+	int			c = memcmp(x->key, y->key, Min(x->keylen, y->keylen));
+
+	if (c == 0 && x->keylen != y->keylen)
+		c = (x->keylen < y->keylen) ? -1 : 1;
+	if (c == 0 && x->part != y->part)
+		c = (x->part > y->part) ? -1 : 1;
+	return c;
+}
+
+/*
+ * parts[0] || parts[1] || ... for objects, in one pass: every member of
+ * every object, sorted by key with the latest first, the first of each key
+ * kept.  Values are not copied: they point into the parts.
+ */
+static Jsonb *
+MergeObjects(List *parts)
+{
+	MergeItem  *items;
+	int			n = 0;
+	int			size = 64;
+	int			part = 0;
+	ListCell   *lc;
+	JsonbParseState *state = NULL;
+
+	if (parts == NIL)
+		return EmptyObject();
+	if (list_length(parts) == 1)
+		return (Jsonb *) linitial(parts);
+	items = palloc(sizeof(MergeItem) * size);
+	foreach(lc, parts)
+	{
+		Jsonb	   *jb = (Jsonb *) lfirst(lc);
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		if (!JB_ROOT_IS_OBJECT(jb))
+			elog(ERROR, "a ledger change to merge is not an object");
+		it = JsonbIteratorInit(&jb->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				if (n == size)
+				{
+					size *= 2;
+					items = repalloc(items, sizeof(MergeItem) * size);
+				}
+				items[n].key = v.val.string.val;
+				items[n].keylen = v.val.string.len;
+				items[n].part = part;
+			}
+			else if (tok == WJB_VALUE)
+				items[n++].value = v;
+		}
+		part++;
+	}
+	qsort(items, n, sizeof(MergeItem), MergeItemCmp);
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue	k;
+
+		if (i > 0 && items[i].keylen == items[i - 1].keylen &&
+			memcmp(items[i].key, items[i - 1].key, items[i].keylen) == 0)
+			continue;			/* an earlier object's value, overridden */
+		k.type = jbvString;
+		k.val.string.val = (char *) items[i].key;
+		k.val.string.len = items[i].keylen;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &items[i].value);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Merge what the replay holds into computed and overlay (NULL before a
+ * commit), in the current memory context; the parts collapse to the
+ * result, so finishing again is cheap.
+ */
+void
+VeristReplayFinish(VeristReplay *r)
+{
+	if (!r->has_state)
+	{
+		r->computed = r->overlay = NULL;
+		return;
+	}
+	r->computed = MergeObjects(r->computed_parts);
+	r->overlay = MergeObjects(r->overlay_parts);
+	r->computed_parts = list_make1(r->computed);
+	r->overlay_parts = list_make1(r->overlay);
 }
 
 /* Note one entry's own columns as the replay's position. */
@@ -222,6 +330,7 @@ StateResult(FunctionCallInfo fcinfo, VeristReplay *r)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	VeristReplayFinish(r);
 	if (r->computed == NULL)	/* before a run's first commit: nothing yet */
 		r->computed = EmptyObject();
 	if (r->overlay == NULL)
@@ -394,6 +503,7 @@ VeristStateAfterCommit(text *wf, text *run, int32 version, TupleDesc desc)
 	if (VeristExecute(&state_created, ids, NULL, false, 1) != 1)
 		return NULL;
 	created = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	VeristReplayFinish(&r);
 
 	SetColumn(desc, values, nulls, "workflow_id", PointerGetDatum(wf), false);
 	SetColumn(desc, values, nulls, "run_id", PointerGetDatum(run), false);

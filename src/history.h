@@ -10,14 +10,23 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 #include "canonical.h"
 
-/* A run as its ledger says it was after some entry. */
+/*
+ * A run as its ledger says it was after some entry.  computed and overlay
+ * are kept as the list of objects merged so far (a base, then patches) and
+ * merged once, by VeristReplayFinish: merging patch by patch with jsonb ||
+ * copies the whole state at every entry, quadratic in a run's length.
+ */
 typedef struct VeristReplay
 {
-	Jsonb	   *computed;		/* NULL before the first commit */
+	List	   *computed_parts; /* NIL before the first commit */
+	List	   *overlay_parts;
+	bool		has_state;		/* a commit (or an adopt entry) was applied */
+	Jsonb	   *computed;		/* set by VeristReplayFinish; NULL before a commit */
 	Jsonb	   *overlay;
 	int32		version;
 	int32		seq;			/* the last entry applied; 0 for none */
@@ -31,6 +40,7 @@ typedef struct VeristReplay
 extern void VeristReplayStart(VeristReplay *r);
 extern void VeristReplayApply(VeristReplay *r, const char *kind, int32 version,
 							  Jsonb *change);
+extern void VeristReplayFinish(VeristReplay *r);
 extern HeapTuple VeristStateAfterCommit(text *workflow_id, text *run_id, int32 version,
 										TupleDesc desc);
 

@@ -530,6 +530,7 @@ VeristCheckLedger(text *wf, text *run, const VeristRunRow *row, const VeristEven
 	if (!going)
 		return;
 
+	VeristReplayFinish(&replay);
 	if (replay.seq == 0)
 		VeristCheckBreak(check, 1, "ledger: missing entry");
 	else if (row->ledger_seq < replay.seq)
