@@ -38,12 +38,11 @@ SELECT pg_catalog.pg_extension_config_dump('verist_proxy_config', '');
 -- no two runs share an input.  Any client computes the same in a few lines.
 CREATE FUNCTION verist_proxy_hash(workflow_id text, run_id text)
 RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-SELECT (pg_catalog.get_byte(h, 0)::bigint << 24) | (pg_catalog.get_byte(h, 1)::bigint << 16)
-     | (pg_catalog.get_byte(h, 2)::bigint << 8) | pg_catalog.get_byte(h, 3)::bigint
-FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to($1, 'UTF8') || '\x00'::bytea
-                               || pg_catalog.convert_to($2, 'UTF8')) AS h) AS s
+SELECT ('x' || pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(
+            pg_catalog.convert_to($1, 'UTF8') || '\x00'::bytea || pg_catalog.convert_to($2, 'UTF8')),
+        'hex'), 8))::bit(32)::bigint
 $$;
 COMMENT ON FUNCTION verist_proxy_hash(text, text) IS
     'unsigned 32-bit hash of a run: first 4 bytes (big-endian) of sha256(utf8(workflow_id) || 0x00 || utf8(run_id))';
@@ -80,7 +79,7 @@ RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 SELECT coalesce((SELECT s.shard FROM @extschema@.verist_proxy_shards s
-                 WHERE s.shard = ($1 >> 48)::integer), 1)
+                 WHERE s.shard = ($1 >> 48)), 1)
 $$;
 COMMENT ON FUNCTION verist_proxy_shard_of_id(bigint) IS
     'the shard an id names (id >> 48; ids of no known shard go to shard 1)';
@@ -94,19 +93,23 @@ RETURNS integer
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
+    parts integer;
     p integer;
     m boolean;
 BEGIN
     IF workflow_id IS NULL OR run_id IS NULL THEN
         RETURN 0;              -- any shard refuses the NULL itself (VRS01)
     END IF;
-    SELECT pp.part, pp.moving INTO p, m
-    FROM @extschema@.verist_proxy_partitions pp
-    WHERE pp.part = @extschema@.verist_proxy_partition(workflow_id, run_id);
-    IF p IS NULL THEN
+    -- verist_proxy_partition() written out so that every plan here stays
+    -- generic: a query with the hash inside would be planned anew at every
+    -- call (its constant-folded custom plan always looks cheaper)
+    SELECT c.partitions INTO parts FROM @extschema@.verist_proxy_config c;
+    IF parts IS NULL THEN
         RAISE EXCEPTION 'verist_proxy is not configured'
             USING ERRCODE = 'VRP02', HINT = 'Run verist_proxy_init() on the router.';
     END IF;
+    p := (@extschema@.verist_proxy_hash(workflow_id, run_id) % parts)::integer;
+    SELECT pp.moving INTO m FROM @extschema@.verist_proxy_partitions pp WHERE pp.part = p;
     IF m THEN
         RAISE EXCEPTION 'partition % is being moved to another shard', p
             USING ERRCODE = 'VRP01', HINT = 'Retry the call in a moment: nothing was done.';
@@ -122,16 +125,17 @@ RETURNS integer
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    parts integer;
-    k integer;
+    slot integer;
 BEGIN
-    SELECT c.partitions INTO parts FROM @extschema@.verist_proxy_config c;
-    IF parts IS NULL THEN
+    -- verist_proxy_shard_of_id() written out: P + k - 1
+    SELECT c.partitions + coalesce((SELECT s.shard FROM @extschema@.verist_proxy_shards s
+                                    WHERE s.shard = (id >> 48)), 1) - 1
+      INTO slot FROM @extschema@.verist_proxy_config c;
+    IF slot IS NULL THEN
         RAISE EXCEPTION 'verist_proxy is not configured'
             USING ERRCODE = 'VRP02', HINT = 'Run verist_proxy_init() on the router.';
     END IF;
-    k := @extschema@.verist_proxy_shard_of_id(id);
-    RETURN parts + k - 1;
+    RETURN slot;
 END
 $$;
 COMMENT ON FUNCTION verist_proxy_id_slot(bigint) IS

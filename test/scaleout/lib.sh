@@ -58,7 +58,7 @@ so_begin() {
 so_server() {   # NAME PORT [CONF]
     local name=$1 port=$2 conf=${3:-}
     local dir=$SO_ROOT/$name
-    as_pg "mkdir -p $dir && $PGBIN/initdb -D $dir/data --auth=trust --username=postgres -E UTF8 --no-locale" \
+    as_pg "mkdir -p $dir && $PGBIN/initdb -D $dir/data --auth=trust --username=postgres -E UTF8 --no-locale --no-sync" \
         >"$SO_ROOT/$name.initdb.log" 2>&1 || { cat "$SO_ROOT/$name.initdb.log"; return 1; }
     as_pg "cat >> $dir/data/postgresql.conf" <<EOF
 port = $port
@@ -122,6 +122,7 @@ default_pool_size = 20
 server_reset_query =
 server_check_delay = 0
 server_login_retry = 1
+query_wait_timeout = ${SO_QUERY_WAIT:-5}
 ignore_startup_parameters = extra_float_digits,options
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid

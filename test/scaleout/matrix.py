@@ -27,6 +27,7 @@ import sys
 import psycopg
 
 failures = []
+RESUME = re.compile(r"^resume:\d+$")
 IDS = re.compile(r"([Oo]utbox entry )\d+")
 PREFIX = re.compile(r"^[\w.\"]+\(\d+\): \[[^\]]*\] REMOTE ERROR: ")
 
@@ -48,6 +49,8 @@ def norm(v):
         return "<interval>"
     if isinstance(v, (list, tuple)):
         return [norm(x) for x in v]
+    if isinstance(v, str) and RESUME.match(v):
+        return "resume:<block id>"
     return v
 
 

@@ -27,6 +27,10 @@ import psycopg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERIFY = os.path.join(HERE, "..", "audit", "verify_chain.py")
+# verify_chain.py of verist 0.4.0 takes event-chain digests (what
+# verist_run_digest returned up to 0.3.x) as --event-anchors, its --anchors
+# being the ledger's; before, --anchors was the event chain's.
+ANCHORS_OPTION = "--event-anchors" if "--event-anchors" in open(VERIFY).read() else "--anchors"
 
 EVENTS = ("COPY (SELECT workflow_id, run_id, seq, step_id, type, payload, llm_trace,"
           " (extract(epoch FROM created_at) * 1000000)::bigint AS ts, hash"
@@ -68,10 +72,17 @@ def main():
                 w.writerows(mine)
             present = {(h["workflow_id"], h["run_id"]) for h in csv.DictReader(open(hd, newline=""))}
             vanished = sorted({(a["workflow_id"], a["run_id"]) for a in mine} - present)
-            out = subprocess.run([sys.executable, VERIFY, ev, hd, "--anchors", an],
+            out = subprocess.run([sys.executable, VERIFY, ev, hd, ANCHORS_OPTION, an],
                                  capture_output=True, text=True)
-            summary = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
-            broken = [l for l in out.stdout.splitlines() if l.startswith("BROKEN")]
+            lines = out.stdout.strip().splitlines()
+            summary = lines[-1] if lines else ""
+            broken = [l for l in lines if l.startswith("BROKEN")]
+            if not summary.endswith(" broken") or out.returncode not in (0, 1):
+                # the verifier itself failed: that is no finding about the chains
+                print("not ok - shard %d: verify_chain.py did not run (exit %d): %s"
+                      % (k, out.returncode, (out.stderr.strip().splitlines() or ["?"])[-1]))
+                failed += 1
+                continue
             lost = out.returncode != 0 or bool(vanished)
             if lost:
                 detected += 1
@@ -89,7 +100,7 @@ def main():
                     print("#   " + line)
                 failed += not ok
     if args.expect_loss:
-        ok = detected > 0
+        ok = detected > 0 and not failed
         print(("ok - " if ok else "not ok - ")
               + "the anchors show the history the failover lost (%d of %d shards)" % (detected, len(args.shards)))
         return 0 if ok else 1
