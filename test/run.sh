@@ -25,7 +25,7 @@ for arg in "$@"; do
 done
 if ((${#names[@]} == 0)); then
     names=(lint regress audit ledger dispatch clients_node clients_python clients_ts stress
-           crash attack standby fuzz sanitize assert)
+           crash attack standby scaleout failover fuzz sanitize assert)
 fi
 
 mkdir -p test/out

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc make postgresql-15 postgresql-server-dev-15 postgresql-contrib
-          python3 python3-psycopg nodejs npm gnuplot-nox)
+          python3 python3-psycopg nodejs npm gnuplot-nox
+          postgresql-15-plproxy pgbouncer postgresql-15-auto-failover)   # scale-out suites
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
