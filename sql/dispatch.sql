@@ -22,25 +22,25 @@ SELECT status, failures, lease_expires_at FROM verist_outbox WHERE id = 1;
 -- first retry waits base_delay, each next one twice as long.
 BEGIN;
 SELECT status, failures, last_error, lease_owner,
-       lease_expires_at - clock_timestamp() BETWEEN interval '9 s' AND interval '10 s' AS waits_base
-FROM verist_mark_retry(2, 'w1', 'HTTP 503', 5, '10 seconds', '1 hour');
+       lease_expires_at - clock_timestamp() BETWEEN interval '9 min' AND interval '10 min' AS waits_base
+FROM verist_mark_retry(2, 'w1', 'HTTP 503', 5, '10 minutes', '1 day');
 COMMIT;
 SELECT count(*) AS leasable_during_backoff FROM verist_lease_outbox('w2', 10);
 UPDATE verist_outbox SET lease_expires_at = clock_timestamp() - interval '1 ms' WHERE id = 2;
 SELECT id, lease_owner, failures FROM verist_lease_outbox('w2', 10);
 SELECT status, failures,
-       lease_expires_at - clock_timestamp() BETWEEN interval '19 s' AND interval '20 s' AS waits_twice
-FROM verist_mark_retry(2, 'w2', 'HTTP 503 again', 5, '10 seconds', '1 hour');
+       lease_expires_at - clock_timestamp() BETWEEN interval '19 min' AND interval '20 min' AS waits_twice
+FROM verist_mark_retry(2, 'w2', 'HTTP 503 again', 5, '10 minutes', '1 day');
 
 -- The delay is capped by max_delay.
 UPDATE verist_outbox SET status = 'leased', lease_owner = 'w2', failures = 20 WHERE id = 2;
 SELECT status, failures,
-       lease_expires_at - clock_timestamp() BETWEEN interval '59 s' AND interval '60 s' AS capped
-FROM verist_mark_retry(2, 'w2', 'still down', 50, '10 seconds', '1 minute');
+       lease_expires_at - clock_timestamp() BETWEEN interval '59 min' AND interval '60 min' AS capped
+FROM verist_mark_retry(2, 'w2', 'still down', 50, '10 minutes', '1 hour');
 -- A huge failure count cannot overflow the backoff.
 UPDATE verist_outbox SET status = 'leased', lease_owner = 'w2', failures = 2000000 WHERE id = 2;
-SELECT status, lease_expires_at - clock_timestamp() BETWEEN interval '59 s' AND interval '60 s' AS capped
-FROM verist_mark_retry(2, 'w2', 'still down', 2147483647, '1 microsecond', '1 minute');
+SELECT status, lease_expires_at - clock_timestamp() BETWEEN interval '59 min' AND interval '60 min' AS capped
+FROM verist_mark_retry(2, 'w2', 'still down', 2147483647, '1 microsecond', '1 hour');
 
 -- At its max_attempts-th failure the row is a dead letter: failed, no lease.
 SELECT status, failures, last_error, lease_owner, lease_expires_at
