@@ -7,8 +7,9 @@ standby has replayed them:
 
   * read functions answer on the standby exactly as on the primary
     (verist_load, verist_effective_state, verist_get_block,
-    verist_verify_run, verist_verify_all, verist_run_digest, and the pure
-    functions);
+    verist_verify_run, verist_verify_all, verist_run_digest, the pure
+    functions, and 0.4.0's record: state_at, step_input, state_as_of,
+    run_history, export_run);
   * every function that writes fails with 25006 (read_only_sql_transaction,
     PostgreSQL's own) and changes nothing;
   * verist_read_events refuses with VRR01 (0.3.1): writers' floor locks are
@@ -46,6 +47,13 @@ READS = [
                             " FROM verist_outbox_stats"),
     ("verist_run_summary", "SELECT * FROM verist_run_summary ORDER BY 1, 2"),
     ("verist_active_blocks", "SELECT id, workflow_id, run_id FROM verist_active_blocks"),
+    # 0.4.0: the record reads on a standby too
+    ("verist_state_at", "SELECT * FROM verist_state_at('sb', 'r1', 2)"),
+    ("verist_step_input", "SELECT * FROM verist_step_input('sb', 'r1', 2)"),
+    ("verist_state_as_of", "SELECT version, computed, overlay FROM verist_state_as_of('sb', 'r1', 'infinity')"),
+    ("verist_run_history", "SELECT seq, kind, version, hash FROM verist_run_history('sb', 'r1')"),
+    ("verist_export_run", "SELECT verist_export_run('sb', 'r1')"),
+    ("verist_ledger_genesis", "SELECT verist_ledger_genesis('sb', 'r1')"),
 ]
 
 WRITES = [
@@ -60,6 +68,7 @@ WRITES = [
     ("verist_mark_dispatched_batch", "SELECT verist_mark_dispatched_batch('{1}', 'sb-d')"),
     ("verist_requeue", "SELECT verist_requeue(1)"),
     ("verist_purge_outbox", "SELECT verist_purge_outbox('0 seconds')"),
+    ("verist_retire_run", "SELECT verist_retire_run('sb', 'r1')"),
 ]
 
 
