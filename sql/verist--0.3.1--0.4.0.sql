@@ -67,6 +67,12 @@ CREATE TABLE verist_retired (
 );
 CREATE INDEX verist_retired_run_idx ON verist_retired (workflow_id, run_id);
 
+-- A run's outbox rows, all of them: retiring a run counts, exports and
+-- removes them (the partial index of deferred rows it replaces served only
+-- the resolution of a review).
+DROP INDEX verist_outbox_deferred_idx;
+CREATE INDEX verist_outbox_run_idx ON verist_outbox (workflow_id, run_id, step_id);
+
 SELECT pg_catalog.pg_extension_config_dump('verist_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('verist_retired', '');
 

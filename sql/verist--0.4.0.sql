@@ -68,9 +68,10 @@ CREATE UNIQUE INDEX verist_outbox_dedupe_idx ON verist_outbox (dedupe_key);
 -- dispatcher may still claim: its cost never grows with finished history.
 CREATE INDEX verist_outbox_ready_idx ON verist_outbox (id)
     WHERE status IN ('pending', 'leased');
--- Resolving a review finds the deferred rows of one run and step.
-CREATE INDEX verist_outbox_deferred_idx ON verist_outbox (workflow_id, run_id, step_id)
-    WHERE status = 'deferred';
+-- A run's rows (0.4.0; before, only its deferred ones were indexed):
+-- resolving a review finds the deferred rows of one step, retiring a run
+-- counts, exports and removes all of them.
+CREATE INDEX verist_outbox_run_idx ON verist_outbox (workflow_id, run_id, step_id);
 
 CREATE TABLE verist_blocks (
     id          bigserial   NOT NULL,

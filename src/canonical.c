@@ -216,15 +216,6 @@ AppendNumber(StringInfo out, Numeric num, VeristCanonMode mode)
 {
 	double		d;
 
-	if (mode == VERIST_CANON_EXACT)
-	{
-		/* the value, trailing zeros dropped: equal text iff equal numbers */
-		char	   *text = numeric_normalize(num);
-
-		appendStringInfoString(out, text);
-		pfree(text);
-		return;
-	}
 	if (VeristJsonNumberToDouble(num, &d))
 	{
 		VeristAppendJsNumber(out, d);

@@ -15,20 +15,15 @@
 #define VERIST_HASH_HEX_LEN 64	/* lowercase hex of a SHA-256 digest */
 
 /*
- * The forms of canonical JSON: JavaScript's (dedupe keys,
+ * The two forms of canonical JSON: JavaScript's (dedupe keys,
  * verist_canonical_json) and the hash chain's, which differs only where
  * JavaScript would lose data: it keeps "__proto__" members and prints numbers
- * beyond the double range as their exact decimal text.  The exact form
- * (0.4.0, a commit's fingerprint for retries) is the chain's with every
- * number as its exact decimal value: two texts have one exact form only if
- * jsonb holds them equal, so a commit differing in a digit a double cannot
- * hold is not taken for a retry.
+ * beyond the double range as their exact decimal text.
  */
 typedef enum VeristCanonMode
 {
 	VERIST_CANON_JS,
-	VERIST_CANON_CHAIN,
-	VERIST_CANON_EXACT
+	VERIST_CANON_CHAIN
 } VeristCanonMode;
 
 extern void VeristCanonicalText(StringInfo out, JsonbContainer *container,

@@ -28,7 +28,8 @@
 #include "ledger.h"
 #include "plans.h"
 
-#define HISTORY_FETCH 500		/* entries read per cursor fetch */
+#define HISTORY_FETCH_FIRST 16	/* entries read by a replay's first fetch... */
+#define HISTORY_FETCH 500		/* ...growing to this many per fetch */
 
 /* Columns of ledger_replay, by position. */
 enum
@@ -270,12 +271,14 @@ Replay(text *wf, text *run, StopRule rule, int32 version, TimestampTz as_of,
 	Portal		portal;
 	bool		done = false;
 	bool		reached = false;
+	long		fetch = HISTORY_FETCH_FIRST;	/* an early version stops soon */
 
 	VeristReplayStart(r);
 	portal = SPI_cursor_open(NULL, VeristPlan(&ledger_replay), ids, NULL, true);
 	while (!done)
 	{
-		SPI_cursor_fetch(portal, true, HISTORY_FETCH);
+		SPI_cursor_fetch(portal, true, fetch);
+		fetch = Min(fetch * 4, HISTORY_FETCH);
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed && !done; i++)
