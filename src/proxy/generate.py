@@ -42,6 +42,8 @@ SELECT json_build_object(
         'identity', pg_get_function_identity_arguments(p.oid),
         'result', pg_get_function_result(p.oid),
         'argnames', coalesce(p.proargnames, '{}'),
+        'argnames_q', (SELECT coalesce(array_agg(quote_ident(n) ORDER BY i), '{}')
+                       FROM unnest(p.proargnames) WITH ORDINALITY AS u(n, i)),
         'argmodes', coalesce(p.proargmodes::text[], '{}'),
         'argtypes', (SELECT coalesce(array_agg(format_type(t, NULL) ORDER BY i), '{}')
                      FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY AS u(t, i)),
@@ -64,7 +66,7 @@ SELECT json_build_object(
 );
 """
 
-KINDS = {"type", "run", "id", "ids", "all", "sum", "lease", "loop", "any", "union", "agg", "internal"}
+KINDS = {"type", "run", "write", "id", "ids", "all", "sum", "lease", "loop", "any", "union", "agg", "internal"}
 
 
 class GenError(Exception):
@@ -119,11 +121,12 @@ def plproxy(name, args, result, body):
             % (name, args, result, "\n".join("    " + l for l in body)))
 
 
-def args_of(r):
-    """Input arguments: [(name, type)]."""
+def args_of(r, quoted=False):
+    """Input arguments: [(name, type)] (names quoted for SQL with quoted)."""
     out = []
     modes = r["argmodes"] or ["i"] * len(r["argtypes"])
-    for name, mode, typ in zip(r["argnames"] or [""] * len(modes), modes, r["argtypes"]):
+    names = r["argnames_q" if quoted else "argnames"] or [""] * len(modes)
+    for name, mode, typ in zip(names, modes, r["argtypes"]):
         if mode in ("i", "b", "v"):
             out.append((name, typ))
     return out
@@ -235,7 +238,8 @@ def suggest(r):
     if r["prokind"] == "p":
         return "loop"
     if names[:2] == ["workflow_id", "run_id"] and r["secdef"]:
-        return "run"
+        # a function that changes a run records who acted (verist.actor)
+        return "write" if r["volatile"] == "v" else "run"
     if "outbox_ids" in names:
         return "ids"
     if "outbox_id" in names:
@@ -249,13 +253,37 @@ def routine(r, e, slot_run):
     kind, name = e["kind"], r["name"]
     args, result = r["args"], r["result"]
     cluster = "CLUSTER 'verist_cluster';"
-    if kind == "run":
+    if kind in ("run", "write"):
         need_args(r, e, [("workflow_id", "text"), ("run_id", "text")])
         names = [n for n, _ in args_of(r)]
         if names[:2] != ["workflow_id", "run_id"]:
             raise GenError("functions.list:%d: %s: workflow_id, run_id must come first" % (e["line"], name))
+    if kind == "run":
         sql = plproxy(name, args, result, [cluster, "RUN ON %s;" % slot_run])
         how = "to the shard of the run"
+    elif kind == "write":
+        # PL/Proxy calls the shard on a connection of its own, which has none
+        # of the caller's settings: the router's verist.actor is passed as the
+        # helper's first argument and set on the shard for the call's own
+        # transaction (set_config(..., true)), inside the one statement
+        # PL/Proxy sends -- while the first argument of verist's function is
+        # evaluated, so before the function runs.  Nothing is installed on the
+        # shards for it.
+        n = len(args_of(r))
+        helper = "verist_proxy_actor__" + name
+        hargs = ", ".join(["actor text"] + ["%s %s" % a for a in args_of(r, quoted=True)])
+        first = ("CASE WHEN pg_catalog.set_config('verist.actor', $1, true) IS NULL THEN $2 ELSE $2 END")
+        call = ", ".join([first] + ["$%d" % (i + 1) for i in range(2, n + 1)])
+        sql = plproxy(helper, hargs, result, [cluster, "RUN ON %s;" % slot_run,
+                                              "SELECT r.* FROM @extschema@.%s(%s) AS r;" % (name, call)])
+        sql += ("COMMENT ON FUNCTION %s(%s) IS %s;\n"
+                % (helper, ", ".join(["text"] + [t for _, t in args_of(r)]),
+                   q("internal: %s on the shard of the run, with verist.actor set to the first argument for the call"
+                     % name)))
+        params = ", ".join(["pg_catalog.current_setting('verist.actor', true)"] + ["$%d" % i for i in range(1, n + 1)])
+        sql += ("CREATE FUNCTION %s(%s)\nRETURNS %s\nLANGUAGE sql\n"
+                "AS $$ SELECT * FROM @extschema@.%s(%s) $$;\n" % (name, args, result, helper, params))
+        how = "to the shard of the run, with the caller's verist.actor"
     elif kind == "id":
         key = e["key"] or "outbox_id"
         need_args(r, e, [(key, "bigint")])

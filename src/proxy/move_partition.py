@@ -17,33 +17,46 @@ no statement is prepared.  The connection strings are the router's
 Each partition moves in five steps (README "Scaling out and failover"):
   1. router: the partition is marked moving -- calls for its runs get VRP01
      ("retry"), nothing else changes;
-  2. source: one transaction locks verist's four tables against writers
+  2. source: one transaction locks verist's per-run tables against writers
      (SHARE ROW EXCLUSIVE: commits of the shard's other runs wait a few
      milliseconds; readers and leases of other rows go on), waits out any
      commit in flight, refuses (and retries later) while a row of the
      partition is leased with a live lease, and reads the partition's runs,
-     events, outbox rows and blocks;
+     events, outbox rows, blocks and (verist 0.4.0) ledger entries;
   3. target: one transaction takes the events table in EXCLUSIVE mode (so no
      event id above the copied ones commits first: gap-free readers on the
-     target skip nothing), inserts the state rows as they are, the events
-     (chain, seq, created_at and hash kept), blocks and outbox rows with new
-     ids from the target's range, and commits;
+     target skip nothing), inserts the state rows and ledger entries as they
+     are, the events (chain, seq, created_at and hash kept) and outbox rows
+     with new ids from the target's range, the blocks with their ids (the
+     ledger records them, and they are unique across shards: each was taken
+     from its shard's range), and commits;
   4. source: deletes what was copied, commits;
   5. router: the partition is assigned to the target, then admitted again.
 Until step 5 the source is the partition's truth: a move interrupted after
 step 3 leaves a copy on the target that the router does not use, and the
-next move of the partition deletes it before copying again.  Events get new ids on the target, so the target's
-tailers deliver the moved history again: consumers key events by
-(workflow_id, run_id, seq), as the kernel's per-run order needs.
+next move of the partition deletes it before copying again.  Events get new
+ids on the target, so the target's tailers deliver the moved history again:
+consumers key events by (workflow_id, run_id, seq), as the kernel's per-run
+order needs.
+
+Retired runs (verist 0.4.0) have no rows left but their seal in
+verist_retired, and seals stay where they are: they form one chain per
+database, which a removed seal would break.  A retired run of a moved
+partition is then answered by the source shard only (connected directly):
+through the router, its verist_verify_run and verist_run_digest say
+not_found (README "Scaling out and failover").  JSON values are copied as
+text, so numbers keep every digit.
 """
 import argparse
 import sys
 import time
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-TABLES = ("verist_state", "verist_blocks", "verist_outbox", "verist_events")
+# verist's per-run tables (verist_ledger from 0.4.0 on; see tables_of)
+TABLES = ("verist_state", "verist_blocks", "verist_outbox", "verist_events", "verist_ledger")
+# Tables whose ids the copy keeps: the ledger's entries name their blocks.
+KEEP_IDS = ("verist_blocks",)
 # The documented hash (verist_proxy_hash), on the shard, which has no router
 # functions: the runs of partition %(p)s of %(n)s.
 IN_PART = ("((get_byte(h, 0)::bigint << 24 | get_byte(h, 1)::bigint << 16 | get_byte(h, 2)::bigint << 8"
@@ -63,17 +76,28 @@ def run_filter(runs):
     return ([w for w, _ in runs], [r for _, r in runs])
 
 
+def tables_of(conn):
+    """verist's per-run tables on this shard, and its verist version."""
+    have = {t for (t,) in conn.execute(
+        "SELECT c.relname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'verist'"
+        " JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass WHERE d.deptype = 'e'")}
+    version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'verist'").fetchone()
+    return tuple(t for t in TABLES if t in have), version[0] if version else None
+
+
 def rows_of(conn, table, cols, runs):
-    names = [c for c, _ in cols]
+    # jsonb as its text: a number keeps every digit (psycopg would make it a float)
+    names = ["t.%s::text" % c if typ == "jsonb" else "t." + c for c, typ in cols]
+    order = {"verist_ledger": "t.workflow_id, t.run_id, t.seq", "verist_state": "t.workflow_id, t.run_id"}
     return conn.execute(
         "SELECT %s FROM %s t JOIN unnest(%%s::text[], %%s::text[]) AS r(w, i)"
         " ON t.workflow_id = r.w AND t.run_id = r.i ORDER BY %s"
-        % (", ".join("t." + c for c in names), table, "t.id" if "id" in names else "t.run_id"),
+        % (", ".join(names), table, order.get(table, "t.id")),
         run_filter(runs)).fetchall()
 
 
-def delete_runs(conn, runs):
-    for t in TABLES:
+def delete_runs(conn, runs, tables):
+    for t in tables:
         conn.execute("DELETE FROM %s t USING unnest(%%s::text[], %%s::text[]) AS r(w, i)"
                      " WHERE t.workflow_id = r.w AND t.run_id = r.i" % t, run_filter(runs))
 
@@ -88,11 +112,16 @@ def move_one(router, part, nparts, src_cs, dst_cs, dst_shard, log):
     try:
         with psycopg.connect(src_cs, prepare_threshold=None) as src, \
                 psycopg.connect(dst_cs, prepare_threshold=None) as dst:
+            tables, version = tables_of(src)
+            dst_tables, dst_version = tables_of(dst)
+            if (tables, version) != (dst_tables, dst_version):
+                raise SystemExit("move_partition.py: the source has verist %s, the target %s: upgrade both first"
+                                 % (version, dst_version))
             src.execute("SET LOCAL session_replication_role = replica")
-            src.execute("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE" % ", ".join(TABLES))
+            src.execute("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE" % ", ".join(tables))
             runs = src.execute(RUNS % {"n": nparts, "p": part}).fetchall()
             data = {}
-            cols = {t: columns(src, t) for t in TABLES}
+            cols = {t: columns(src, t) for t in tables}
             if runs:
                 live = src.execute(
                     "SELECT count(*) FROM verist_outbox t JOIN unnest(%s::text[], %s::text[]) AS r(w, i)"
@@ -101,34 +130,31 @@ def move_one(router, part, nparts, src_cs, dst_cs, dst_shard, log):
                     run_filter(runs)).fetchone()[0]
                 if live:
                     raise Busy("%d rows of partition %d are leased" % (live, part))
-                data = {t: rows_of(src, t, cols[t], runs) for t in TABLES}
+                data = {t: rows_of(src, t, cols[t], runs) for t in tables}
                 # The target: no event id above the copied ones may commit
                 # before them; a copy left by an interrupted move goes first
                 # (the source is the partition's truth until it is assigned).
                 dst.execute("SET LOCAL session_replication_role = replica")
                 dst.execute("LOCK TABLE verist_events IN EXCLUSIVE MODE")
-                delete_runs(dst, runs)
-                for t in TABLES:
-                    keep = [(c, typ) for c, typ in cols[t] if c != "id"]
+                delete_runs(dst, runs, tables)
+                for t in tables:
+                    keep = [(c, typ) for c, typ in cols[t] if c != "id" or t in KEEP_IDS]
                     idx = [[c for c, _ in cols[t]].index(c) for c, _ in keep]
                     if not data[t]:
                         continue
-                    values = []
-                    for row in data[t]:
-                        values.append([Jsonb(row[i]) if typ == "jsonb" and row[i] is not None else row[i]
-                                       for i, (c, typ) in zip(idx, keep)])
+                    values = [[row[i] for i in idx] for row in data[t]]
                     with dst.cursor() as cur:
                         cur.executemany("INSERT INTO %s (%s) VALUES (%s)"
                                         % (t, ", ".join(c for c, _ in keep),
                                            ", ".join("%%s::%s" % typ for _, typ in keep)), values)
                 dst.commit()
-                delete_runs(src, runs)
+                delete_runs(src, runs, tables)
             src.commit()
         router.execute("SELECT verist_proxy_assign(%s, %s)", (part, dst_shard))
         if runs:
-            log("partition %d: %d runs, %d events, %d outbox rows, %d blocks"
+            log("partition %d: %d runs, %d events, %d outbox rows, %d blocks, %d ledger entries"
                 % (part, len(runs), len(data["verist_events"]), len(data["verist_outbox"]),
-                   len(data["verist_blocks"])))
+                   len(data["verist_blocks"]), len(data.get("verist_ledger", ()))))
         return len(runs)
     finally:
         router.execute("SELECT verist_proxy_set_moving(%s, false)", (part,))

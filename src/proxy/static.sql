@@ -508,6 +508,13 @@ $$;
 COMMENT ON FUNCTION verist_proxy_check() IS
     'differences between the router and each shard (version, columns, signatures, id ranges); no row: all is well';
 
+-- Every router role routes (0.4.0; before, only a superuser could): the
+-- partition map and the shard numbers are readable by all -- a client may
+-- route by itself too (README) -- and the connection strings, which may hold
+-- passwords, by the administrator only.
+GRANT SELECT ON verist_proxy_config, verist_proxy_partitions TO PUBLIC;
+GRANT SELECT (shard) ON verist_proxy_shards TO PUBLIC;
+
 REVOKE ALL ON FUNCTION verist_proxy_apply(), verist_proxy_init(text[], integer),
     verist_proxy_add_shard(text), verist_proxy_set_connstr(integer, text),
     verist_proxy_set_moving(integer, boolean), verist_proxy_assign(integer, integer),

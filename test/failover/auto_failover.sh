@@ -104,7 +104,7 @@ paf_scenario() {
     local S="host=127.0.0.1 port=$n2 dbname=verist user=postgres"
     out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$dir" --shard "$S" 2>&1)
     echo "$out" | sed 's/^\(not \)\?ok - /&pg_auto_failover: /'; count "$out" "pg_auto_failover: load.py check"
-    out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" "$S" 2>&1)
+    out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" --ledger-anchors "$dir/ledger-anchors.csv" "$S" 2>&1)
     echo "$out" | sed 's/^\(not \)\?ok - /&pg_auto_failover: /'; count "$out" "pg_auto_failover: verify_shards.py"
     paf_stop
 }

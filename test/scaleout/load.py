@@ -36,7 +36,8 @@ in shard order):
   * --tail: every tailer saw every event of its shard exactly once, ids
     increasing per cursor, seq increasing per run.
 Writes anchors.csv (workflow_id, run_id, seq, hash of every acknowledged
-commit) for verify_shards.py.  Prints "ok - ..." / "not ok - ..." lines.
+commit: the event chain's head it returned) and, with verist 0.4.0,
+ledger-anchors.csv (the ledger's head it returned) for verify_shards.py.  Prints "ok - ..." / "not ok - ..." lines.
 """
 import argparse
 import csv
@@ -110,8 +111,10 @@ def committer(idx, args, deadline):
         write(k="b", n=n, run=run, step=step, v=v + 1, ne=len(events))
         del warnings[:]
         try:
+            # (verist 0.4.0: also the ledger's head, the anchor of the whole run)
             row = conn.execute(
-                "SELECT version, chain_seq, chain_hash FROM verist_commit(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+                "SELECT c.version, c.chain_seq, c.chain_hash, to_jsonb(c)->>'ledger_seq', to_jsonb(c)->>'ledger_hash'"
+                " FROM verist_commit(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb) AS c",
                 (WORKFLOW, run, step, v, json.dumps({step: v + 1}), json.dumps(events),
                  json.dumps([command]))).fetchone()
         except psycopg.Error as e:
@@ -134,7 +137,8 @@ def committer(idx, args, deadline):
             write(k="e", n=n, r="doubt", s="01000", msg="sync wait cancelled")
             runs[run] = row[0]
             continue
-        write(k="e", n=n, r="ok", ver=row[0], seq=row[1], hash=row[2])
+        write(k="e", n=n, r="ok", ver=row[0], seq=row[1], hash=row[2],
+              **({"ls": int(row[3]), "lh": row[4]} if row[3] is not None else {}))
         runs[run] = row[0]
         if args.pause:
             time.sleep(args.pause)
@@ -306,6 +310,12 @@ def cmd_check(args):
         w.writerow(["workflow_id", "run_id", "seq", "hash"])
         for c in acked:
             w.writerow([WORKFLOW, c["run"], c["seq"], c["hash"]])
+    with open(os.path.join(args.logdir, "ledger-anchors.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["workflow_id", "run_id", "seq", "hash"])
+        for c in acked:
+            if "ls" in c:
+                w.writerow([WORKFLOW, c["run"], c["ls"], c["lh"]])
 
     router = psycopg.connect(args.router, autocommit=True)
     shards = [psycopg.connect(d, autocommit=True) for d in args.shard]

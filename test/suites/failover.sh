@@ -146,7 +146,7 @@ EOF
     if [ "$mode" = sync ]; then
         out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$dir" --shard "$S" 2>&1)
         echo "$out" | sed 's/^\(not \)\?ok - /&sync: /'; count "$out" "sync: load.py check"
-        out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" "$S" 2>&1)
+        out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" --ledger-anchors "$dir/ledger-anchors.csv" "$S" 2>&1)
         echo "$out" | sed 's/^\(not \)\?ok - /&sync: /'; count "$out" "sync: verify_shards.py"
         # the commits that returned with the WARNING: on the old primary only
         local gone
@@ -181,7 +181,7 @@ EOF
         grep -q '^ok - every chain verifies on every shard' <<<"$out" &&
             result OK "async control: yet every chain verifies in the database (a chain cut back at its tail is a valid chain)" ||
             result FAIL "async control: the cut-back chains verify in the database"
-        out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" --expect-loss "$S" 2>&1)
+        out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$dir/anchors.csv" --ledger-anchors "$dir/ledger-anchors.csv" --expect-loss "$S" 2>&1)
         echo "$out" | sed 's/^\(not \)\?ok - /&async control: /'; count "$out" "async: verify_shards.py"
     fi
     phase "$mode: checked"

@@ -15,7 +15,13 @@
 #   * the call after an error is cheaper through PgBouncer than direct;
 #   * one shard down stops nothing on the other;
 #   * a shard whose verist gained a column or a function is caught (type drift);
-#   * a third shard added and partitions moved to it, under load.
+#   * a third shard added and partitions moved to it, under load, runs with
+#     whole ledgers among them (verist 0.4.0): heads, histories, states and
+#     seals kept, verist_verify_all() empty on every shard;
+#   * verist 0.4.0 through the router: the ledger's functions in the matrix,
+#     the router's verist.actor recorded by the shard, the roles recorded;
+#   * the router upgraded from 0.3.1 (against shards upgraded from 0.3.1)
+#     equals a fresh 0.4.0 router, catalog for catalog.
 # Ends with "N passed, M failed".  VERIST_LONG=1: a longer load.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,7 +66,9 @@ psql -qX -p "$p1" -d postgres -c 'CREATE DATABASE reference' -c '\c reference' -
     bad "reference database"
 so_pgbouncer bouncer "$bp" "verist_shard1 = host=127.0.0.1 port=$p1 dbname=verist
 verist_shard2 = host=127.0.0.1 port=$p2 dbname=verist
-verist_shard3 = host=127.0.0.1 port=$p3 dbname=verist" || bad "PgBouncer started"
+verist_shard3 = host=127.0.0.1 port=$p3 dbname=verist
+verist_old1 = host=127.0.0.1 port=$p1 dbname=old
+verist_old2 = host=127.0.0.1 port=$p2 dbname=old" || bad "PgBouncer started"
 pooled() { echo "host=127.0.0.1 port=$bp dbname=verist_shard$1"; }
 direct() { echo "host=127.0.0.1 port=$(eval echo \$p$1) dbname=verist"; }
 ROUTER="host=127.0.0.1 port=$rp dbname=router user=postgres"
@@ -72,6 +80,19 @@ init=$(rsql -c 'CREATE EXTENSION verist_proxy CASCADE' \
             -c "SELECT string_agg(shard || ':' || partitions_held, ' ') FROM verist_proxy_init(ARRAY['$(pooled 1)', '$(pooled 2)'], 128)" 2>&1)
 [ "$init" = "1:64 2:64" ] && result OK "router: CREATE EXTENSION verist_proxy, verist_proxy_init over 2 shards through PgBouncer (128 partitions: $init)" ||
     { echo "$init"; bad "router initialised"; }
+
+# A LOGIN role that is not a superuser, on every server and in PgBouncer's
+# users, allowed to commit and read the record: the matrix's SET ROLE check.
+clerk_grants="GRANT EXECUTE ON FUNCTION verist_commit(text, text, text, integer, jsonb, jsonb, jsonb),
+    verist_run_history(text, text) TO verist_clerk"
+for port in $rp $p1 $p2 $p3; do
+    psql -qX -p "$port" -d postgres -c 'CREATE ROLE verist_clerk LOGIN' >/dev/null || bad "role verist_clerk"
+done
+for db in "-p $p1 -d verist" "-p $p1 -d reference" "-p $p2 -d verist" "-p $p3 -d verist" "-p $rp -d router"; do
+    psql -qX -v ON_ERROR_STOP=1 $db -c "$clerk_grants" >/dev/null || bad "grants to verist_clerk ($db)"
+done
+as_pg "echo '\"verist_clerk\" \"\"' >> $SO_ROOT/bouncer/users.txt"
+psql -qX -p "$bp" -d pgbouncer -c RELOAD >/dev/null 2>&1 || bad "PgBouncer reloaded"
 
 phase "servers up"
 # --- the router is what generate.py makes of a shard, and matches every shard
@@ -88,6 +109,66 @@ out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
     { echo "$out"; result FAIL "verist_proxy_check() finds nothing"; }
 
 phase "generated and checked"
+# --- upgrading a cluster of verist 0.3.1: the shards, then the router
+old=0.3.1
+if [ "$mirrored" != "$old" ] && [ -f "src/proxy/verist_proxy--$old--$mirrored.sql" ]; then
+    osql() { psql -qXAt -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$rp dbname=router_old user=postgres" "$@"; }
+    for port in $p1 $p2; do
+        psql -qX -p "$port" -d postgres -c 'CREATE DATABASE old' -c '\c old' -c "CREATE EXTENSION verist VERSION '$old'" >/dev/null ||
+            bad "verist $old on a shard"
+    done
+    psql -qX -p "$rp" -d postgres -c 'CREATE DATABASE router_old' -c 'CREATE DATABASE router_fresh' >/dev/null
+    out=$(osql -c "CREATE EXTENSION verist_proxy VERSION '$old' CASCADE" \
+               -c "SELECT count(*) FROM verist_proxy_init(ARRAY['host=127.0.0.1 port=$bp dbname=verist_old1', 'host=127.0.0.1 port=$bp dbname=verist_old2'], 16)" \
+               -c "SELECT count(verist_commit('up', 'u-' || i, 's1', 0, '{\"a\": 1}', '[{\"type\": \"x\"}]',
+                          CASE WHEN i % 2 = 0 THEN '[{\"type\": \"review\", \"reason\": \"r\"}]' ELSE '[]' END::jsonb))
+                   FROM generate_series(1, 12) i" \
+               -c "GRANT EXECUTE ON FUNCTION verist_commit(text, text, text, integer, jsonb, jsonb, jsonb) TO verist_clerk" \
+               -c "SELECT extversion FROM pg_extension WHERE extname = 'verist_proxy'" 2>&1)
+    [ "$(tail -1 <<<"$out")" = "$old" ] && result OK "a $old cluster: router $old over 2 shards of verist $old, 12 runs committed through it" ||
+        { echo "$out"; result FAIL "a $old cluster through a $old router"; }
+    for db in verist_old1 verist_old2; do
+        psql -qX -p "$(eval echo \$p${db#verist_old})" -d old -c 'ALTER EXTENSION verist UPDATE' >/dev/null ||
+            result FAIL "ALTER EXTENSION verist UPDATE on $db"
+    done
+    # shards first: the old router goes on working against them
+    out=$(osql -c "SELECT version FROM verist_commit('up', 'u-1', 's2', 1, '{\"b\": 2}')" \
+               -c "SELECT version FROM verist_load('up', 'u-2')" \
+               -c "SELECT count(*) FROM verist_proxy_check()" 2>&1)
+    [ "$(head -2 <<<"$out" | tr '\n' ' ')" = "2 1 " ] && [ "$(tail -1 <<<"$out")" -gt 0 ] 2>/dev/null &&
+        result OK "shards upgraded to $mirrored first: the $old router still commits and loads through them; verist_proxy_check() lists the $(tail -1 <<<"$out") differences" ||
+        { echo "$out"; result FAIL "the $old router against upgraded shards"; }
+    out=$(osql -c 'ALTER EXTENSION verist_proxy UPDATE' -c "SELECT extversion FROM pg_extension WHERE extname = 'verist_proxy'" \
+               -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
+    [ "$out" = "$mirrored" ] && result OK "ALTER EXTENSION verist_proxy UPDATE: $old -> $mirrored, verist_proxy_check() finds nothing" ||
+        { echo "$out"; result FAIL "ALTER EXTENSION verist_proxy UPDATE to $mirrored, verist_proxy_check() clean"; }
+    out=$(osql -c "SELECT has_function_privilege('verist_clerk', 'verist_commit(text, text, text, integer, jsonb, jsonb, jsonb)', 'EXECUTE')" 2>&1)
+    [ "$out" = t ] && result OK "... a grant made on the $old router survives the upgrade (the functions are replaced, not dropped)" ||
+        { echo "$out"; result FAIL "a grant on the router survives its upgrade"; }
+    osql -c "REVOKE EXECUTE ON FUNCTION verist_commit(text, text, text, integer, jsonb, jsonb, jsonb) FROM verist_clerk"
+    psql -qX -v ON_ERROR_STOP=1 -p "$rp" -d router_fresh -c 'CREATE EXTENSION verist_proxy CASCADE' >/dev/null
+    psql -qXAt -v ON_ERROR_STOP=1 -p "$rp" -d router_old -f test/scaleout/router_catalog.sql >"$SO_ROOT/catalog.upgraded" 2>&1
+    psql -qXAt -v ON_ERROR_STOP=1 -p "$rp" -d router_fresh -f test/scaleout/router_catalog.sql >"$SO_ROOT/catalog.fresh" 2>&1
+    if diff "$SO_ROOT/catalog.upgraded" "$SO_ROOT/catalog.fresh" >"$SO_ROOT/catalog.diff" && [ -s "$SO_ROOT/catalog.fresh" ]; then
+        result OK "the upgraded router's catalog equals a fresh $mirrored install ($(wc -l <"$SO_ROOT/catalog.fresh") facts: routines with bodies, comments and privileges, types, views, columns, configuration tables)"
+    else
+        head -30 "$SO_ROOT/catalog.diff"; result FAIL "the upgraded router's catalog equals a fresh $mirrored install"
+    fi
+    # the upgraded router serves the runs 0.4.0 adopted, and the new API
+    out=$(osql -c "SELECT string_agg(kind, ',' ORDER BY seq) FROM verist_run_history('up', 'u-2')" \
+               -c "SELECT version FROM verist_state_at('up', 'u-1', 2)" \
+               -c "BEGIN" -c "SET LOCAL verist.actor = 'upgrader'" \
+               -c "SELECT count(*) FROM verist_resolve_block('up', 'u-2', '{\"approved\": true}')" -c "COMMIT" \
+               -c "SELECT actor FROM verist_run_history('up', 'u-2') WHERE kind = 'resolve'" \
+               -c "SELECT count(*) FROM verist_verify_all()" 2>&1)
+    [ "$(echo $out)" = "adopt 2 1 upgrader 0" ] &&
+        result OK "the upgraded router: adopted runs' history, state_at, a resolution with its actor, verist_verify_all() empty" ||
+        { echo "$out"; result FAIL "the upgraded router serves the new API (want: adopt 2 1 upgrader 0)"; }
+else
+    result FAIL "an upgrade script src/proxy/verist_proxy--$old--$mirrored.sql"
+fi
+
+phase "router upgraded"
 # --- every function through the router, against one database
 out=$("$PY" test/scaleout/matrix.py "$ROUTER" "$(direct 1 | sed 's/dbname=verist/dbname=reference/') user=postgres" "$S1" "$S2" 2>&1)
 echo "$out"; count "$out" matrix.py
@@ -101,7 +182,8 @@ logdir=test/out/scaleout; rm -rf "$logdir"; mkdir -p "$logdir"
     result FAIL "load ran"
 out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$logdir/load" --shard "$S1" --shard "$S2" --dispatch --tail 2>&1)
 echo "$out"; count "$out" "load.py check"
-out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/load/anchors.csv" "$S1" "$S2" 2>&1)
+out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/load/anchors.csv" \
+    --ledger-anchors "$logdir/load/ledger-anchors.csv" "$S1" "$S2" 2>&1)
 echo "$out"; count "$out" verify_shards.py
 
 phase "load checked"
@@ -138,7 +220,10 @@ done
     { echo "$out"; result FAIL "shard 2 back: its runs answer again"; }
 
 phase "outage done"
-# --- adding a shard: partitions move to it while commits go on
+# --- adding a shard: partitions move to it while commits go on; among the
+# runs, 60 with whole ledgers (every kind of entry), a third of them retired
+out=$("$PY" test/scaleout/ledger_runs.py make --router "$ROUTER" --state "$logdir/ledger-runs.json" "$S1" "$S2" 2>&1)
+echo "$out"; count "$out" "ledger_runs.py make"
 "$PY" test/scaleout/load.py run --router "$ROUTER" --logdir "$logdir/move" --seconds 8 --clients 3 --runs 16 --seed 2 --tag m \
     >"$logdir/move-load.out" 2>&1 &
 load_pid=$!
@@ -151,8 +236,11 @@ wait "$load_pid" && result OK "the load through the moves finished (VRP01 refusa
     { cat "$logdir/move-load.out"; result FAIL "the load through the moves finished"; }
 out=$("$PY" test/scaleout/load.py check --router "$ROUTER" --logdir "$logdir/move" --shard "$S1" --shard "$S2" --shard "$S3" 2>&1)
 echo "$out"; count "$out" "load.py check after the moves"
-out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/move/anchors.csv" "$S1" "$S2" "$S3" 2>&1)
+out=$("$PY" test/scaleout/verify_shards.py --router "$ROUTER" --anchors "$logdir/move/anchors.csv" \
+    --ledger-anchors "$logdir/move/ledger-anchors.csv" "$S1" "$S2" "$S3" 2>&1)
 echo "$out"; count "$out" "verify_shards.py after the moves"
+out=$("$PY" test/scaleout/ledger_runs.py check --router "$ROUTER" --state "$logdir/ledger-runs.json" "$S1" "$S2" "$S3" 2>&1)
+echo "$out"; count "$out" "ledger_runs.py check after the moves"
 out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
 [ -z "$out" ] && result OK "verist_proxy_check() after the moves: 3 shards, nothing differs" ||
     { echo "$out"; result FAIL "verist_proxy_check() after the moves"; }
@@ -161,7 +249,7 @@ phase "moves done"
 # --- type drift: a later verist on a shard, a router not regenerated
 psql -qX "$S2" -c 'ALTER TABLE verist_state ADD COLUMN later integer' >/dev/null
 out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
-grep -q '^2|the shard has what the router lacks: column verist_state 10 later integer' <<<"$out" &&
+grep -q '^2|the shard has what the router lacks: column verist_state 12 later integer' <<<"$out" &&
     result OK "a column added to a shard's verist_state is caught by verist_proxy_check() ($(head -1 <<<"$out"))" ||
     { echo "$out"; result FAIL "a column added to a shard's table is caught by verist_proxy_check()"; }
 "$PY" src/proxy/generate.py --check "src/proxy/verist_proxy--$mirrored.sql" "$S2" >"$logdir/drift.diff" 2>&1
@@ -169,19 +257,19 @@ grep -q '^2|the shard has what the router lacks: column verist_state 10 later in
     result OK "... and by generate.py --check (the generated type gains the column)" ||
     { head -20 "$logdir/drift.diff"; result FAIL "a column added to a shard's table is caught by generate.py --check"; }
 psql -qX "$S2" -c 'ALTER TABLE verist_state DROP COLUMN later' \
-    -c "CREATE FUNCTION verist_state_at(workflow_id text, run_id text, version integer) RETURNS verist_state
+    -c "CREATE FUNCTION verist_rewind_run(workflow_id text, run_id text, version integer) RETURNS verist_state
         LANGUAGE sql SECURITY DEFINER AS 'SELECT * FROM verist_state WHERE false'" \
-    -c 'ALTER EXTENSION verist ADD FUNCTION verist_state_at(text, text, integer)' >/dev/null
+    -c 'ALTER EXTENSION verist ADD FUNCTION verist_rewind_run(text, text, integer)' >/dev/null
 out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
-grep -q '^2|the shard has what the router lacks: routine verist_state_at' <<<"$out" &&
+grep -q '^2|the shard has what the router lacks: routine verist_rewind_run' <<<"$out" &&
     result OK "a function added to a shard's verist is caught by verist_proxy_check()" ||
     { echo "$out"; result FAIL "a function added to a shard's verist is caught by verist_proxy_check()"; }
 out=$("$PY" src/proxy/generate.py "$S2" 2>&1 >/dev/null)
-grep -q 'run verist_state_at(workflow_id text, run_id text, version integer)' <<<"$out" &&
-    result OK "... and generate.py refuses the shard, naming the line to add: 'run verist_state_at'" ||
+grep -q 'write verist_rewind_run(workflow_id text, run_id text, version integer)' <<<"$out" &&
+    result OK "... and generate.py refuses the shard, naming the line to add: 'write verist_rewind_run' (a volatile per-run function: the actor goes with it)" ||
     { echo "$out"; result FAIL "generate.py names the line to add for a new function"; }
-psql -qX "$S2" -c 'ALTER EXTENSION verist DROP FUNCTION verist_state_at(text, text, integer)' \
-    -c 'DROP FUNCTION verist_state_at(text, text, integer)' >/dev/null
+psql -qX "$S2" -c 'ALTER EXTENSION verist DROP FUNCTION verist_rewind_run(text, text, integer)' \
+    -c 'DROP FUNCTION verist_rewind_run(text, text, integer)' >/dev/null
 out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
 [ -z "$out" ] && result OK "both taken back: verist_proxy_check() finds nothing again" ||
     { echo "$out"; result FAIL "verist_proxy_check() clean again"; }
