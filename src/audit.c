@@ -394,8 +394,9 @@ PutBroken(ReturnSetInfo *rsinfo, text *wf, text *run, const VeristCheck *check)
 /*
  * verist_verify_all of both versions: every run that has a state row or an
  * event (or, 0.4.0, a ledger entry), one at a time; then, 0.4.0, the chain
- * of seals of retired runs.  Memory stays bounded: runs come from a cursor
- * and each run's work happens in a context reset before the next.
+ * of seals of retired runs.  Memory stays bounded: runs come from a cursor,
+ * and each run's work happens in a context reset, and an SPI connection
+ * closed, before the next.
  */
 static Datum
 VerifyAll(FunctionCallInfo fcinfo, bool ledger)
@@ -431,9 +432,19 @@ VerifyAll(FunctionCallInfo fcinfo, bool ledger)
 			text	   *run = DatumGetTextPCopy(SPI_getbinval(row, runs->tupdesc, 2, &isnull));
 			VeristCheck check;
 
+			/*
+			 * Each run in an SPI connection of its own: the result tables of
+			 * its statements live until the connection ends (0.3.x kept every
+			 * run's until the end of the call, ~8 kB a run, 0.4.0's first
+			 * draft ~48 kB: gigabytes for a large database).
+			 */
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			MemoryContextSwitchTo(run_cxt);
 			VerifyOne(wf, run, ledger, &check, &exists);
 			if (check.reason != NULL)
 				PutBroken(rsinfo, wf, run, &check);
+			VeristFinish();
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(run_cxt);
 			CHECK_FOR_INTERRUPTS();

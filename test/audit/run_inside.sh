@@ -320,5 +320,8 @@ else
     notok "pg_dump and restore ran"; cat "$out/dump.err" "$out/restore.log" | tail -20
 fi
 
+# verist_verify_all's memory does not grow with the number of runs.
+"$PY" test/audit/verify_memory.py --runs "${MEMORY_RUNS:-10000}"
+
 # Gap-free reading under concurrent writers.
 "$PY" test/audit/tail_check.py --writers 4 --seconds "${TAIL_SECONDS:-8}"
