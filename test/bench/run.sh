@@ -12,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # PG_CONFIG, PGBIN on PATH
+. "$here/../lib.sh"   # PG_CONFIG, PGBIN on PATH
 PY=/usr/bin/python3
 source lib/cluster.sh
 
@@ -109,17 +109,8 @@ for db in bench growth0 growthh lease mem; do
     bench_psql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS verist" >/dev/null
 done
 
-# CPU time (jiffies) of the whole machine, and of this benchmark's cluster
-# (postmaster, its live children, and the children it has reaped).
-machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-cluster_cpu() {
-    local pm
-    pm=$(head -1 "$BENCH_PGDATA/postmaster.pid")
-    { sed 's/^.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}'
-      for c in $(cat /proc/"$pm"/task/*/children 2>/dev/null); do
-          sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null | awk '{print $12 + $13}'
-      done; } | awk '{s += $1} END {print s}'
-}
+# CPU time (jiffies) of this benchmark's cluster (lib/measure.sh).
+cluster_cpu() { pgdata_cpu "$BENCH_PGDATA"; }
 
 # run_pgbench NAME DB PROTOCOL CLIENTS [pgbench args...]: a measured run;
 # prints "tps p50 p99 mean txns failed rc foreign" (tps etc. from the logs,

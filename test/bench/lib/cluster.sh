@@ -10,6 +10,7 @@
 BENCH_PORT=${BENCH_PORT:-5512}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-1GB}
 . "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh"    # as_pg
+. "$(dirname "${BASH_SOURCE[0]}")/measure.sh"      # bench_settings
 
 bench_cluster_init() {
     case "$BENCH_PORT" in
@@ -25,28 +26,7 @@ bench_cluster_init() {
     BENCH_LOG=$BENCH_ROOT/server.log
     [ "$(id -u)" = 0 ] && chown postgres: "$BENCH_ROOT"
     as_pg "$PGBIN/initdb -D $BENCH_PGDATA --auth=trust --username=postgres -E UTF8 --no-locale" >/dev/null || return 1
-    # Durable (fsync on, full_page_writes on, synchronous_commit on unless a
-    # phase says otherwise); checkpoints only when the benchmark asks, so none
-    # lands in the middle of a measurement.
-    cat >> "$BENCH_PGDATA/postgresql.conf" <<EOF
-port = $BENCH_PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$BENCH_ROOT'
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-wal_level = replica
-shared_buffers = $BENCH_SHARED_BUFFERS
-max_connections = 50
-max_wal_size = 16GB
-min_wal_size = 1GB
-checkpoint_timeout = 1h
-work_mem = 64MB
-maintenance_work_mem = 512MB
-logging_collector = off
-log_min_messages = warning
-log_checkpoints = off
-EOF
+    bench_settings "$BENCH_PORT" "$BENCH_ROOT" "$BENCH_SHARED_BUFFERS" >> "$BENCH_PGDATA/postgresql.conf"
     export PGHOST=127.0.0.1 PGPORT=$BENCH_PORT PGUSER=postgres PGDATABASE=postgres
     unset PGPASSWORD PGSERVICE PGOPTIONS
     as_pg "$PGBIN/pg_ctl -D $BENCH_PGDATA -l $BENCH_LOG -w -t 120 start" >/dev/null || return 1
