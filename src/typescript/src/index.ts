@@ -9,6 +9,8 @@ export {
   veristEvents,
   veristOutbox,
   veristBlocks,
+  veristLedger,
+  veristRetired,
   veristOutboxStats,
   veristActiveBlocks,
   veristRunSummary,

@@ -1,12 +1,13 @@
 // Drizzle definitions of the tables and views the verist extension creates
-// (CREATE EXTENSION verist; 0.3.1), for your own queries:
+// (CREATE EXTENSION verist; 0.4.0), for your own queries:
 //
 //   import { veristOutbox } from "@verist/storage-pg-verist/schema";
 //   await db.select().from(veristOutbox).where(eq(veristOutbox.status, "failed"));
 //
 // The column names and types are the adapter's (@verist/storage-pg), so its
-// queries keep working, plus the four columns of verist's audit chain
-// (chainSeq/chainHash, seq/hash).  The extension owns these objects: do not
+// queries keep working, plus the columns of verist's audit chain
+// (chainSeq/chainHash, seq/hash), the ledger's head (ledgerSeq/ledgerHash)
+// and verist's own tables: the ledger and the seals of retired runs (0.4.0).  The extension owns these objects: do not
 // let drizzle-kit create, alter or drop them (leave this file out of
 // drizzle.config's `schema`, or use `tablesFilter: ["!verist_*"]`), and do
 // not write to them except through the store: verist_events refuses UPDATE,
@@ -45,6 +46,10 @@ export const veristState = pgTable(
     chainSeq: integer("chain_seq").notNull().default(0),
     /** 0.2.0: hash of that event (the chain's genesis when there is none). */
     chainHash: text("chain_hash").notNull(),
+    /** 0.4.0: sequence number of the run's last ledger entry. */
+    ledgerSeq: integer("ledger_seq").notNull().default(0),
+    /** 0.4.0: hash of that entry (the ledger's genesis when there is none). */
+    ledgerHash: text("ledger_hash").notNull(),
   },
   (t) => [
     primaryKey({ name: "verist_state_pkey", columns: [t.workflowId, t.runId] }),
@@ -98,9 +103,7 @@ export const veristOutbox = pgTable(
     index("verist_outbox_ready_idx")
       .on(t.id)
       .where(sql`${t.status} IN ('pending', 'leased')`),
-    index("verist_outbox_deferred_idx")
-      .on(t.workflowId, t.runId, t.stepId)
-      .where(sql`${t.status} = 'deferred'`),
+    index("verist_outbox_run_idx").on(t.workflowId, t.runId, t.stepId),
   ],
 );
 
@@ -130,6 +133,62 @@ export const veristBlocks = pgTable(
       .where(sql`${t.resolvedAt} IS NULL`),
     index("verist_blocks_run_idx").on(t.workflowId, t.runId),
   ],
+);
+
+/**
+ * 0.4.0: the run's ledger, every action that changed a run in order, with who
+ * did it (README of verist: "The ledger").  Append-only, written only by
+ * verist's functions; read it through verist_run_history for the decoded form.
+ */
+export const veristLedger = pgTable(
+  "verist_ledger",
+  {
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    seq: integer("seq").notNull(),
+    /** commit | overlay | resolve | adopt */
+    kind: text("kind").notNull(),
+    version: integer("version").notNull(),
+    stepId: text("step_id"),
+    block: jsonb("block"),
+    change: jsonb("change"),
+    input: text("input"),
+    /** current_user when the entry was written. */
+    role: text("role").notNull(),
+    /** session_user when the entry was written. */
+    sessionRole: text("session_role").notNull(),
+    /** the transaction's verist.actor setting, if any. */
+    actor: text("actor"),
+    eventsSeq: integer("events_seq").notNull(),
+    eventsHash: text("events_hash").notNull(),
+    createdAt: timestamp("created_at", tz).notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "verist_ledger_pkey", columns: [t.workflowId, t.runId, t.seq] }),
+  ],
+);
+
+/** 0.4.0: the seal of each retired run, chained with every other seal. */
+export const veristRetired = pgTable(
+  "verist_retired",
+  {
+    seq: bigint("seq", { mode: "bigint" }).primaryKey(),
+    workflowId: text("workflow_id").notNull(),
+    runId: text("run_id").notNull(),
+    version: integer("version").notNull(),
+    ledgerSeq: integer("ledger_seq").notNull(),
+    ledgerHash: text("ledger_hash").notNull(),
+    eventsSeq: integer("events_seq").notNull(),
+    eventsHash: text("events_hash").notNull(),
+    documentHash: text("document_hash").notNull(),
+    role: text("role").notNull(),
+    sessionRole: text("session_role").notNull(),
+    actor: text("actor"),
+    retiredAt: timestamp("retired_at", tz).notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [index("verist_retired_run_idx").on(t.workflowId, t.runId)],
 );
 
 /** 0.3.0 operator view: outbox rows by status (one row). */
