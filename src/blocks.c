@@ -124,19 +124,6 @@ verist_get_block(PG_FUNCTION_ARGS)
 	return VeristReturnRows(fcinfo, &block_active, ids);
 }
 
-/* Push "key": value into an object under construction. */
-static void
-PushMember(JsonbParseState **state, const char *key, JsonbValue *value)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, value);
-}
-
 /* A JsonbValue standing for a stored jsonb, or JSON null for SQL NULL. */
 static JsonbValue *
 StoredJsonb(Datum datum, bool isnull)
@@ -190,7 +177,7 @@ ResolveReview(Datum *ids, Datum step, Jsonb *resolution)
 		VeristNotifyPending(DatumGetTextPP(ids[0]));
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	PushMember(&state, "approved", approved);
+	VeristPushMember(&state, "approved", approved);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
@@ -226,17 +213,17 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 	v.type = jbvString;
 	v.val.string.val = "invoke";
 	v.val.string.len = 6;
-	PushMember(&state, "type", &v);
+	VeristPushMember(&state, "type", &v);
 	v.val.string.val = resume_step;
 	v.val.string.len = strlen(resume_step);
-	PushMember(&state, "step", &v);
+	VeristPushMember(&state, "step", &v);
 	v.type = jbvString;
 	v.val.string.val = "input";
 	v.val.string.len = 5;
 	pushJsonbValue(&state, WJB_KEY, &v);
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	PushMember(&state, "checkpoint", StoredJsonb(payload, isnull));
-	PushMember(&state, "resumeData", resume_data);
+	VeristPushMember(&state, "checkpoint", StoredJsonb(payload, isnull));
+	VeristPushMember(&state, "resumeData", resume_data);
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	command = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
@@ -255,7 +242,7 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 
 	state = NULL;
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	PushMember(&state, "resumeData", resume_data);
+	VeristPushMember(&state, "resumeData", resume_data);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
@@ -279,7 +266,7 @@ RecordResolution(Datum *ids, Datum block_id, Datum step, Jsonb *cleaned)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	v.type = jbvNumeric;
 	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, block_id));
-	PushMember(&state, "id", &v);
+	VeristPushMember(&state, "id", &v);
 	block = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
 	VeristWhoIsActing(&who);

@@ -474,19 +474,6 @@ UpdateStateLedger(Commit *c)
 	pg_unreachable();
 }
 
-/* Push "key": value into an object under construction. */
-static void
-PushMember(JsonbParseState **state, const char *key, JsonbValue *value)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, value);
-}
-
 /*
  * 0.4.0: the block this commit creates, as its ledger entry records it (the
  * columns of its verist_blocks row): {"id", "payload", "reason",
@@ -506,14 +493,14 @@ PrepareBlockEntry(Commit *c)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	v.type = jbvNumeric;
 	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(c->block_id)));
-	PushMember(&state, "id", &v);
+	VeristPushMember(&state, "id", &v);
 	if (payload == NULL)
 	{
 		v.type = jbvNull;
 		payload = &v;
 	}
-	PushMember(&state, "payload", payload);
-	PushMember(&state, "reason", VeristObjectField(c->cmds.block, "reason"));
+	VeristPushMember(&state, "payload", payload);
+	VeristPushMember(&state, "reason", VeristObjectField(c->cmds.block, "reason"));
 	if (resume == NULL && suspend)
 	{
 		v.type = jbvString;
@@ -526,11 +513,11 @@ PrepareBlockEntry(Commit *c)
 		v.type = jbvNull;
 		resume = &v;
 	}
-	PushMember(&state, "resumeStep", resume);
+	VeristPushMember(&state, "resumeStep", resume);
 	v.type = jbvString;
 	v.val.string.val = suspend ? "suspend" : "review";
 	v.val.string.len = strlen(v.val.string.val);
-	PushMember(&state, "type", &v);
+	VeristPushMember(&state, "type", &v);
 	c->block_entry = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 

@@ -364,6 +364,44 @@ RaiseNoSuchPoint(text *wf, text *run, const VeristReplay *r, const char *what)
 					   r->first_version) : 0));
 }
 
+/*
+ * The body of verist_state_at, verist_step_input and verist_state_as_of:
+ * replay the run's ledger up to the point the third argument names (a
+ * version, or a time for STOP_AS_OF) and return the state found there.
+ */
+static Datum
+StateAtPoint(FunctionCallInfo fcinfo, StopRule rule)
+{
+	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
+	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
+	int32		version = 0;
+	TimestampTz as_of = 0;
+	VeristReplay r;
+	bool		found;
+
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (rule == STOP_AS_OF)
+	{
+		VeristRequireArg(fcinfo, 2, "as_of");
+		as_of = PG_GETARG_TIMESTAMPTZ(2);
+	}
+	else
+		version = VeristCountArg(fcinfo, 2, "version");
+	VeristConnect(fcinfo);
+	found = Replay(wf, run, rule, version, as_of, &r, caller);
+	VeristFinish();
+	if (!found)
+		RaiseNoSuchPoint(wf, run, &r,
+						 rule == STOP_AS_OF ? "at that time" :
+						 psprintf("%s version %d",
+								  rule == STOP_AT_VERSION ? "at" : "before",
+								  version));
+	if (rule == STOP_BEFORE_VERSION && r.seq == 0)
+		r.version = 0;			/* the empty run before its first commit */
+	return StateResult(fcinfo, &r);
+}
+
 PG_FUNCTION_INFO_V1(verist_state_at);
 
 /*
@@ -378,21 +416,7 @@ PG_FUNCTION_INFO_V1(verist_state_at);
 Datum
 verist_state_at(PG_FUNCTION_ARGS)
 {
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	int32		version;
-	VeristReplay r;
-	bool		found;
-
-	MemoryContext caller = CurrentMemoryContext;
-
-	version = VeristCountArg(fcinfo, 2, "version");
-	VeristConnect(fcinfo);
-	found = Replay(wf, run, STOP_AT_VERSION, version, 0, &r, caller);
-	VeristFinish();
-	if (!found)
-		RaiseNoSuchPoint(wf, run, &r, psprintf("at version %d", version));
-	PG_RETURN_DATUM(StateResult(fcinfo, &r));
+	return StateAtPoint(fcinfo, STOP_AT_VERSION);
 }
 
 PG_FUNCTION_INFO_V1(verist_step_input);
@@ -408,23 +432,7 @@ PG_FUNCTION_INFO_V1(verist_step_input);
 Datum
 verist_step_input(PG_FUNCTION_ARGS)
 {
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	int32		version;
-	VeristReplay r;
-	bool		found;
-
-	MemoryContext caller = CurrentMemoryContext;
-
-	version = VeristCountArg(fcinfo, 2, "version");
-	VeristConnect(fcinfo);
-	found = Replay(wf, run, STOP_BEFORE_VERSION, version, 0, &r, caller);
-	VeristFinish();
-	if (!found)
-		RaiseNoSuchPoint(wf, run, &r, psprintf("before version %d", version));
-	if (r.seq == 0)
-		r.version = 0;
-	PG_RETURN_DATUM(StateResult(fcinfo, &r));
+	return StateAtPoint(fcinfo, STOP_BEFORE_VERSION);
 }
 
 PG_FUNCTION_INFO_V1(verist_state_as_of);
@@ -438,22 +446,7 @@ PG_FUNCTION_INFO_V1(verist_state_as_of);
 Datum
 verist_state_as_of(PG_FUNCTION_ARGS)
 {
-	text	   *wf = VeristIdArg(fcinfo, 0, "workflow_id");
-	text	   *run = VeristIdArg(fcinfo, 1, "run_id");
-	TimestampTz as_of;
-	VeristReplay r;
-	bool		found;
-
-	MemoryContext caller = CurrentMemoryContext;
-
-	VeristRequireArg(fcinfo, 2, "as_of");
-	as_of = PG_GETARG_TIMESTAMPTZ(2);
-	VeristConnect(fcinfo);
-	found = Replay(wf, run, STOP_AS_OF, 0, as_of, &r, caller);
-	VeristFinish();
-	if (!found)
-		RaiseNoSuchPoint(wf, run, &r, "at that time");
-	PG_RETURN_DATUM(StateResult(fcinfo, &r));
+	return StateAtPoint(fcinfo, STOP_AS_OF);
 }
 
 PG_FUNCTION_INFO_V1(verist_run_history);

@@ -11,6 +11,19 @@
 
 #include "jsonb_util.h"
 
+/* Push "key": value into an object under construction. */
+void
+VeristPushMember(JsonbParseState **state, const char *key, JsonbValue *value)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, value);
+}
+
 /* Look up one key of an object container; NULL when absent. */
 JsonbValue *
 VeristObjectField(JsonbContainer *object, const char *key)

@@ -12,6 +12,8 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+extern void VeristPushMember(JsonbParseState **state, const char *key,
+							 JsonbValue *value);
 extern JsonbValue *VeristObjectField(JsonbContainer *object, const char *key);
 extern bool VeristJsonNumberToDouble(Numeric num, double *result);
 extern const char *VeristJsonTypeName(const JsonbValue *v);
