@@ -1,21 +1,22 @@
 EXTENSION = verist
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 
 MODULE_big = verist
 # In dependency order: the base, the engines, then the SQL functions
 # (README "Layout").
-OBJS = src/verist.o src/errors.o src/jsonb_util.o src/args.o src/plans.o \
+OBJS = src/verist.o src/errors.o src/counters.o src/jsonb_util.o src/args.o src/plans.o \
        src/shapes.o src/canonical.o src/chain.o src/ledger.o src/outbox.o \
        src/history.o src/ledger_check.o src/prepare.o \
        src/commit.o src/state.o src/blocks.o src/dispatch.o src/events.o \
-       src/audit.o src/retire.o src/canonical_sql.o
+       src/audit.o src/retire.o src/canonical_sql.o \
+       src/lease.o src/metrics.o
 
 # Every released version's script and every upgrade step ship; a shipped
 # script is never edited.
 DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.3.0.sql sql/verist--0.3.1.sql \
-       sql/verist--0.4.0.sql \
+       sql/verist--0.4.0.sql sql/verist--0.5.0.sql \
        sql/verist--0.1.0--0.2.0.sql sql/verist--0.2.0--0.3.0.sql sql/verist--0.3.0--0.3.1.sql \
-       sql/verist--0.3.1--0.4.0.sql
+       sql/verist--0.3.1--0.4.0.sql sql/verist--0.4.0--0.5.0.sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, one file per topic.  pg_regress reads sql/NAME.sql and

@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "jsonb_util.h"
 
@@ -20,7 +21,7 @@ VeristRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must not be null", name)));
 }
 
@@ -45,11 +46,11 @@ VeristIdArg(FunctionCallInfo fcinfo, int argno, const char *name)
 
 	if (VARSIZE_ANY_EXHDR(t) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must not be empty", name)));
 	if (VARSIZE_ANY_EXHDR(t) > VERIST_MAX_ID_BYTES)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" is too long", name),
 				 errdetail("It has %d bytes; ids have at most %d.",
 						   (int) VARSIZE_ANY_EXHDR(t), VERIST_MAX_ID_BYTES)));
@@ -66,7 +67,7 @@ JsonbArgOfType(FunctionCallInfo fcinfo, int argno, const char *name, bool object
 	jb = PG_GETARG_JSONB_P(argno);
 	if (JB_ROOT_IS_SCALAR(jb) || (object ? !JB_ROOT_IS_OBJECT(jb) : !JB_ROOT_IS_ARRAY(jb)))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must be a JSON %s", name, object ? "object" : "array"),
 				 errdetail("The value given is a JSON %s.", VeristJsonbTypeName(jb))));
 	return jb;
@@ -96,7 +97,7 @@ VeristCountArg(FunctionCallInfo fcinfo, int argno, const char *name)
 	n = PG_GETARG_INT32(argno);
 	if (n < 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must be at least 1", name),
 				 errdetail("The value given is %d.", n)));
 	return n;
@@ -115,7 +116,7 @@ static void
 RaiseBadInterval(const char *name, const char *rule, Interval *i)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_SERIALIZATION),
+			(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 			 errmsg("argument \"%s\" %s", name, rule),
 			 errdetail("The value given is %s.",
 					   DatumGetCString(DirectFunctionCall1(interval_out,

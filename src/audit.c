@@ -25,6 +25,7 @@
 #include "canonical.h"
 #include "chain.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "history.h"
 #include "ledger.h"
@@ -568,7 +569,7 @@ verist_event_hash(PG_FUNCTION_ARGS)
 
 	if (!VeristIsHashHex(prev))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"prev_hash\" must be %d lowercase hex characters",
 						VERIST_HASH_HEX_LEN)));
 	ev.workflow_id = VeristIdArg(fcinfo, 1, "workflow_id");
@@ -577,7 +578,7 @@ verist_event_hash(PG_FUNCTION_ARGS)
 	ev.type = VeristTextArg(fcinfo, 4, "type");
 	if (VARSIZE_ANY_EXHDR(ev.type) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"type\" must not be empty")));
 	ev.payload = PG_ARGISNULL(5) ? NULL : &PG_GETARG_JSONB_P(5)->root;
 	ev.trace = PG_ARGISNULL(6) ? NULL : &PG_GETARG_JSONB_P(6)->root;
@@ -587,7 +588,7 @@ verist_event_hash(PG_FUNCTION_ARGS)
 	ev.created_at = PG_GETARG_TIMESTAMPTZ(8);
 	if (TIMESTAMP_NOT_FINITE(ev.created_at))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"created_at\" must be finite")));
 
 	VeristChainEventHash(VARDATA_ANY(prev), &ev, hex, NULL);

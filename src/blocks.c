@@ -20,6 +20,7 @@
 #include "args.h"
 #include "canonical.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "jsonb_util.h"
 #include "ledger.h"
@@ -152,7 +153,7 @@ ResolutionField(Jsonb *resolution, const char *key, bool must_be_bool,
 
 	if (v == NULL || (must_be_bool && v->type != jbvBool))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid resolution of a %s block", block_type),
 				 must_be_bool ?
 				 errdetail("Key \"%s\" must be a boolean.", key) :

@@ -33,6 +33,7 @@
 
 #include "canonical.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "jsonb_util.h"
 
@@ -231,7 +232,7 @@ AppendNumber(StringInfo out, Numeric num, VeristCanonMode mode)
 		return;
 	}
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_SERIALIZATION),
+			(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 			 errmsg("JSON number is out of range for canonical JSON"),
 			 errdetail("Canonical JSON holds only numbers a JavaScript double can represent.")));
 }

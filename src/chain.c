@@ -34,6 +34,7 @@
 #include "canonical.h"
 #include "chain.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "plans.h"
 
@@ -226,14 +227,14 @@ VeristChainExtendArrays(text *prev, int32 prev_seq, ArrayType *heads_arr, ArrayT
 
 	if (array_contains_nulls(heads_arr) || array_contains_nulls(tails_arr))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid chain extension"),
 				 errdetail("The heads and tails must not hold nulls.")));
 	deconstruct_array(heads_arr, TEXTOID, -1, false, TYPALIGN_INT, &heads, NULL, &n);
 	deconstruct_array(tails_arr, TEXTOID, -1, false, TYPALIGN_INT, &tails, NULL, &ntails);
 	if (!VeristIsHashHex(prev) || n != ntails || prev_seq < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid chain extension"),
 				 errdetail("A 64-hex-digit hash, a sequence number and as many heads as tails are needed.")));
 	if (prev_seq > PG_INT32_MAX - n)

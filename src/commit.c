@@ -41,6 +41,7 @@
 #include "canonical.h"
 #include "chain.h"
 #include "commit.h"
+#include "counters.h"
 #include "errors.h"
 #include "events.h"
 #include "history.h"
@@ -242,7 +243,7 @@ static void
 RaiseVersionMismatch(Commit *c, int32 actual)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_VERSION_MISMATCH),
+			(VeristErrcode(ERRCODE_VERIST_VERSION_MISMATCH),
 			 errmsg("version mismatch for run \"%s\" of workflow \"%s\": expected %d, found %d",
 					text_to_cstring(c->run), text_to_cstring(c->wf), c->expected, actual),
 			 errhint("Load the run again and retry the step against its current version.")));
@@ -269,7 +270,7 @@ RaiseRunExists(const char *detail, void *arg)
 	Commit	   *c = (Commit *) arg;
 
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_RUN_EXISTS),
+			(VeristErrcode(ERRCODE_VERIST_RUN_EXISTS),
 			 errmsg("run \"%s\" of workflow \"%s\" already exists",
 					text_to_cstring(c->run), text_to_cstring(c->wf)),
 			 errhint("Commit with the run's current version to update it.")));
@@ -596,7 +597,7 @@ InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds, int64 block_i
 		return;
 
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_ACTIVE_BLOCK),
+			(VeristErrcode(ERRCODE_VERIST_ACTIVE_BLOCK),
 			 errmsg("run \"%s\" of workflow \"%s\" already has an active block",
 					text_to_cstring(run), text_to_cstring(wf)),
 			 errdetail("A run has at most one unresolved review or suspend block."),
@@ -638,7 +639,7 @@ RaiseCommandExists(const char *detail, void *arg)
 		   (detail == NULL || strstr(detail, cmds->key_strings[i]) == NULL))
 		i++;
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_COMMAND_EXISTS),
+			(VeristErrcode(ERRCODE_VERIST_COMMAND_EXISTS),
 			 errmsg("command at index %d already exists in the outbox", cmds->indexes[i]),
 			 errdetail("Dedupe key %s is already present.", cmds->key_strings[i])));
 }
@@ -680,7 +681,7 @@ CommitStep(FunctionCallInfo fcinfo, CommitMode mode)
 	c.expected = PG_GETARG_INT32(3);
 	if (c.expected < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"expected_version\" must not be negative"),
 				 errdetail("The value given is %d.", c.expected),
 				 errhint("Use 0 to create a run, or the version it was loaded at.")));
@@ -717,6 +718,8 @@ CommitStep(FunctionCallInfo fcinfo, CommitMode mode)
 	}
 	VeristFinish();
 	pg_cryptohash_free(c.sha);
+	VeristCount(c.replayed ? VERIST_COUNT_REPLAYS :
+				(c.expected == 0 ? VERIST_COUNT_CREATES : VERIST_COUNT_COMMITS), 1);
 	PG_RETURN_DATUM(result);
 }
 

@@ -1,15 +1,8 @@
 /*
  * dispatch.c
- *		What dispatchers and operators call: leasing outbox rows,
+ *		What dispatchers and operators call once rows are leased (lease.c):
  *		finalising them, retries with backoff and dead letters (0.3.0),
  *		re-queueing, and purging finished rows.
- *
- * Leasing claims rows with FOR UPDATE SKIP LOCKED, so concurrent dispatchers
- * get disjoint sets without waiting on each other, and it reads only the
- * partial index verist_outbox_ready_idx (pending and leased rows), so its cost
- * does not grow with the dispatched, rejected and failed rows left behind.
- * Lease expiry uses the wall clock (clock_timestamp()), not the start of the
- * dispatcher's transaction.
  *
  * From 0.3.0 on, lease_expires_at of a row is read as "not leasable before":
  * for a leased row that is the end of its lease, and a pending row that
@@ -28,27 +21,10 @@
 #include "utils/builtins.h"
 
 #include "args.h"
+#include "counters.h"
 #include "errors.h"
 #include "outbox.h"
 #include "plans.h"
-
-static VeristQuery outbox_lease = {
-	"WITH claimed AS ("
-	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
-	"  WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
-	"  AND (o.lease_expires_at IS NULL"
-	"       OR o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())"
-	"  ORDER BY o.id LIMIT $2"
-	"  FOR UPDATE SKIP LOCKED"
-	"), leased AS ("
-	"  UPDATE @extschema@.verist_outbox AS o"
-	"  SET status = 'leased', lease_owner = $1,"
-	"  lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3"
-	"  FROM claimed WHERE o.id OPERATOR(pg_catalog.=) claimed.id"
-	"  RETURNING o.*"
-	") SELECT * FROM leased ORDER BY id",
-	3, {TEXTOID, INT4OID, INTERVALOID}
-};
 
 static VeristQuery outbox_dispatched = {
 	"UPDATE @extschema@.verist_outbox AS o"
@@ -145,33 +121,6 @@ static VeristQuery outbox_describe = {
 	2, {INT8OID, TEXTOID}
 };
 
-PG_FUNCTION_INFO_V1(verist_lease_outbox);
-
-/* SQL: verist_lease_outbox(lease_owner, max_entries, lease_duration) returns setof verist_outbox */
-Datum
-verist_lease_outbox(PG_FUNCTION_ARGS)
-{
-	Interval   *duration;
-	text	   *owner = VeristIdArg(fcinfo, 0, "lease_owner");
-	int32		max_entries = VeristCountArg(fcinfo, 1, "max_entries");
-	Datum		values[3];
-
-	/* validated as a bound; the interval itself is added, calendar months and all */
-	(void) VeristDurationArg(fcinfo, 2, "lease_duration");
-	duration = PG_GETARG_INTERVAL_P(2);
-
-	values[0] = PointerGetDatum(owner);
-	values[1] = Int32GetDatum(max_entries);
-	values[2] = IntervalPGetDatum(duration);
-
-	InitMaterializedSRF(fcinfo, 0);
-	VeristConnect(fcinfo);
-	VeristExecute(&outbox_lease, values, NULL, false, 0);
-	VeristStoreRows(fcinfo);
-	VeristFinish();
-	return (Datum) 0;
-}
-
 /*
  * Raise lease_mismatch for an outbox row the owner could not finalise, with
  * a detail saying why.
@@ -193,7 +142,7 @@ ReportLeaseMismatch(int64 id, Datum *values)
 			detail = psprintf("Outbox entry " INT64_FORMAT " is %s, not leased.", id, status);
 	}
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_LEASE_MISMATCH),
+			(VeristErrcode(ERRCODE_VERIST_LEASE_MISMATCH),
 			 errmsg("outbox entry " INT64_FORMAT " is not leased by \"%s\"",
 					id, TextDatumGetCString(values[1])),
 			 errdetail_internal("%s", detail),
@@ -222,6 +171,7 @@ verist_mark_dispatched(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = PointerGetDatum(VeristIdArg(fcinfo, 1, "lease_owner"));
 	FinaliseOne(fcinfo, &outbox_dispatched, values);
+	VeristCount(VERIST_COUNT_DISPATCHED, 1);
 	PG_RETURN_VOID();
 }
 
@@ -239,6 +189,7 @@ verist_mark_failed(PG_FUNCTION_ARGS)
 	VeristRequireArg(fcinfo, 2, "error");
 	values[2] = PG_GETARG_DATUM(2);
 	FinaliseOne(fcinfo, &outbox_failed, values);
+	VeristCount(VERIST_COUNT_DEAD_LETTERED, 1);
 	PG_RETURN_VOID();
 }
 
@@ -249,6 +200,7 @@ Datum
 verist_mark_dispatched_batch(PG_FUNCTION_ARGS)
 {
 	Datum		values[2];
+	uint64		dispatched;
 
 	VeristRequireArg(fcinfo, 0, "outbox_ids");
 	values[0] = PG_GETARG_DATUM(0);
@@ -256,9 +208,10 @@ verist_mark_dispatched_batch(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	VeristConnect(fcinfo);
-	VeristExecute(&outbox_dispatched_batch, values, NULL, false, 0);
+	dispatched = VeristExecute(&outbox_dispatched_batch, values, NULL, false, 0);
 	VeristStoreRows(fcinfo);
 	VeristFinish();
+	VeristCount(VERIST_COUNT_DISPATCHED, dispatched);
 	return (Datum) 0;
 }
 
@@ -281,6 +234,7 @@ verist_mark_retry(PG_FUNCTION_ARGS)
 	int64		cap;
 	int32		exponent = 0;
 	Datum		result;
+	bool		retried;
 
 	VeristRequireArg(fcinfo, 0, "outbox_id");
 	values[0] = PG_GETARG_DATUM(0);
@@ -292,7 +246,7 @@ verist_mark_retry(PG_FUNCTION_ARGS)
 	cap = VeristDurationArg(fcinfo, 5, "max_delay");
 	if (cap < base)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"max_delay\" must not be less than \"base_delay\"")));
 	/* the smallest exponent at which base * 2^exponent reaches the cap */
 	while ((base << exponent) < cap)
@@ -306,8 +260,12 @@ verist_mark_retry(PG_FUNCTION_ARGS)
 	VeristConnect(fcinfo);
 	if (VeristExecute(&outbox_retry, values, NULL, false, 0) != 1)
 		ReportLeaseMismatch(DatumGetInt64(values[0]), values);
+	retried = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  SPI_fnumber(SPI_tuptable->tupdesc, "status")),
+					 "pending") == 0;
 	result = VeristReturnRow(fcinfo, SPI_tuptable->vals[0]);
 	VeristFinish();
+	VeristCount(retried ? VERIST_COUNT_RETRIED : VERIST_COUNT_DEAD_LETTERED, 1);
 	PG_RETURN_DATUM(result);
 }
 
@@ -340,10 +298,10 @@ verist_requeue(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum("");
 		if (VeristExecute(&outbox_describe, values, NULL, false, 1) == 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_VERIST_NOT_FOUND),
+					(VeristErrcode(ERRCODE_VERIST_NOT_FOUND),
 					 errmsg("outbox entry " INT64_FORMAT " does not exist", id)));
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_NOT_FAILED),
+				(VeristErrcode(ERRCODE_VERIST_NOT_FAILED),
 				 errmsg("outbox entry " INT64_FORMAT " is not a dead letter", id),
 				 errdetail("Its status is %s; only failed entries can be re-queued.",
 						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));

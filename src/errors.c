@@ -6,6 +6,7 @@
 
 #include "utils/builtins.h"
 
+#include "counters.h"
 #include "errors.h"
 
 /* Raise not_found for a run: no state row (and, where it matters, no events). */
@@ -13,7 +14,7 @@ void
 VeristRaiseRunMissing(text *workflow_id, text *run_id, const char *hint)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_NOT_FOUND),
+			(VeristErrcode(ERRCODE_VERIST_NOT_FOUND),
 			 errmsg("run \"%s\" of workflow \"%s\" does not exist",
 					text_to_cstring(run_id), text_to_cstring(workflow_id)),
 			 hint ? errhint("%s", hint) : 0));

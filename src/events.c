@@ -44,6 +44,7 @@
 
 #include "args.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "events.h"
 #include "plans.h"
@@ -109,13 +110,13 @@ verist_events_refuse_change(PG_FUNCTION_ARGS)
 
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "verist_events") == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_APPEND_ONLY),
+				(VeristErrcode(ERRCODE_VERIST_APPEND_ONLY),
 				 errmsg("cannot %s table \"%s\"", action,
 						RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("The verist event log is append-only: events are never changed or removed."),
 				 errhint("Record a correction as a new event.")));
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_APPEND_ONLY),
+			(VeristErrcode(ERRCODE_VERIST_APPEND_ONLY),
 			 errmsg("cannot %s table \"%s\"", action,
 					RelationGetRelationName(trigdata->tg_relation)),
 			 errdetail("A run's ledger and the seals of retired runs are append-only."),
@@ -203,7 +204,7 @@ verist_read_events(PG_FUNCTION_ARGS)
 	 */
 	if (RecoveryInProgress())
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_STANDBY),
+				(VeristErrcode(ERRCODE_VERIST_STANDBY),
 				 errmsg("cannot read events gap-free on a standby server"),
 				 errdetail("A standby cannot see which event ids commits in progress on the primary still hold."),
 				 errhint("Call verist_read_events on the primary.")));

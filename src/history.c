@@ -22,6 +22,7 @@
 
 #include "args.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "history.h"
 #include "jsonb_util.h"
@@ -356,7 +357,7 @@ RaiseNoSuchPoint(text *wf, text *run, const VeristReplay *r, const char *what)
 	if (r->first_version < 0)
 		VeristRaiseRunMissing(wf, run, NULL);
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_NOT_FOUND),
+			(VeristErrcode(ERRCODE_VERIST_NOT_FOUND),
 			 errmsg("run \"%s\" of workflow \"%s\" has no state %s",
 					text_to_cstring(run), text_to_cstring(wf), what),
 			 r->first_version > 1 ?

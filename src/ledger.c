@@ -43,6 +43,7 @@
 #include "canonical.h"
 #include "chain.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "ledger.h"
 #include "verist.h"
@@ -172,7 +173,7 @@ HashArg(FunctionCallInfo fcinfo, int argno, const char *name)
 
 	if (!VeristIsHashHex(t))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("argument \"%s\" must be %d lowercase hex characters",
 						name, VERIST_HASH_HEX_LEN)));
 	return t;
@@ -211,7 +212,7 @@ ExtendLedger(FunctionCallInfo fcinfo, const LedgerArgs *a, text *events_head)
 	tail = VeristTextArg(fcinfo, a->tail, "tail");
 	if (prev_seq < 0 || version < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid ledger extension"),
 				 errdetail("Sequence numbers and versions are not negative.")));
 	if (prev_seq == PG_INT32_MAX)

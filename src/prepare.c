@@ -18,6 +18,7 @@
 #include "chain.h"
 #include "commit.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "jsonb_util.h"
 #include "plans.h"
@@ -204,7 +205,7 @@ CheckDuplicates(KeyedCommand *keyed, int count)
 	{
 		if (strcmp(sorted[i - 1].key, sorted[i].key) == 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_VERIST_SERIALIZATION),
+					(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 					 errmsg("duplicate command in one commit"),
 					 errdetail("Commands at index %d and %d are identical.",
 							   Min(sorted[i - 1].index, sorted[i].index),
@@ -240,7 +241,7 @@ VeristPrepareCommands(Jsonb *commands, const char *wf, const char *run, const ch
 		{
 			if (block_index >= 0)
 				ereport(ERROR,
-						(errcode(ERRCODE_VERIST_SERIALIZATION),
+						(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 						 errmsg("more than one blocking command in one commit"),
 						 errdetail("Commands at index %d and %d are both review or suspend.",
 								   block_index, i),

@@ -33,6 +33,7 @@
 #include "args.h"
 #include "canonical.h"
 #include "compat.h"
+#include "counters.h"
 #include "errors.h"
 #include "events.h"
 #include "ledger.h"
@@ -408,7 +409,7 @@ LockFinishedRun(text *wf, text *run, Datum *ids, Seal *seal)
 	commands = DatumGetInt64(SPI_getbinval(row, d, RL_OPEN_COMMANDS, &isnull));
 	if (blocks > 0 || commands > 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_RUN_ACTIVE),
+				(VeristErrcode(ERRCODE_VERIST_RUN_ACTIVE),
 				 errmsg("run \"%s\" of workflow \"%s\" is not finished",
 						text_to_cstring(run), text_to_cstring(wf)),
 				 errdetail("It has %lld unresolved blocks and %lld commands pending, deferred, leased or failed.",

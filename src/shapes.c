@@ -11,6 +11,7 @@
 
 #include <math.h>
 
+#include "counters.h"
 #include "errors.h"
 #include "jsonb_util.h"
 #include "shapes.h"
@@ -138,14 +139,14 @@ CheckFields(JsonbContainer *object, const FieldSpec *fields, bool closed,
 		{
 			if (fields[i].required)
 				ereport(ERROR,
-						(errcode(ERRCODE_VERIST_SERIALIZATION),
+						(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 						 errmsg("invalid %s at index %d", what, index),
 						 errdetail("Key \"%s\" is required.", fields[i].key)));
 			continue;
 		}
 		if (!FieldKindMatches(v, fields[i].kind, &want))
 			ereport(ERROR,
-					(errcode(ERRCODE_VERIST_SERIALIZATION),
+					(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 					 errmsg("invalid %s at index %d", what, index),
 					 (v->type == jbvString && v->val.string.len == 0) ?
 					 errdetail("Key \"%s\" must be %s, not an empty string.",
@@ -174,7 +175,7 @@ CheckFields(JsonbContainer *object, const FieldSpec *fields, bool closed,
 			}
 			if (!known)
 				ereport(ERROR,
-						(errcode(ERRCODE_VERIST_SERIALIZATION),
+						(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 						 errmsg("invalid %s at index %d", what, index),
 						 errdetail("Key \"%.*s\" is not allowed here.",
 								   key.val.string.len, key.val.string.val)));
@@ -188,7 +189,7 @@ ElementObject(JsonbValue *element, const char *what, int index)
 {
 	if (element->type != jbvBinary || !JsonContainerIsObject(element->val.binary.data))
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid %s at index %d", what, index),
 				 errdetail("Each %s must be a JSON object, not a JSON %s.",
 						   what, VeristJsonTypeName(element))));
@@ -219,7 +220,7 @@ VeristValidateCommand(JsonbValue *element, int index)
 
 	if (type == NULL || type->type != jbvString)
 		ereport(ERROR,
-				(errcode(ERRCODE_VERIST_SERIALIZATION),
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 				 errmsg("invalid command at index %d", index),
 				 errdetail("Key \"type\" must be a string."),
 				 errhint("Command types are invoke, fanout, emit, review and suspend.")));
@@ -239,7 +240,7 @@ VeristValidateCommand(JsonbValue *element, int index)
 	}
 
 	ereport(ERROR,
-			(errcode(ERRCODE_VERIST_SERIALIZATION),
+			(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
 			 errmsg("invalid command at index %d", index),
 			 errdetail("Command type \"%.*s\" is unknown.",
 					   type->val.string.len, type->val.string.val),

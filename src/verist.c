@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "counters.h"
 #include "plans.h"
 #include "verist.h"
 
@@ -91,7 +92,21 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	/*
+	 * Superuser-only: an application session must not be able to hide what
+	 * it does from the operator's counters.  Off is for measuring their cost.
+	 */
+	DefineCustomBoolVariable("verist.counters",
+							 "Counts commits, refusals and dispatch work in shared memory.",
+							 "Needs verist in shared_preload_libraries; see the verist_counters view.",
+							 &verist_counters,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("verist");
+
+	VeristCountersInit();
 
 	VeristPlansInit();
 }

@@ -1,0 +1,258 @@
+/*
+ * lease.c
+ *		Leasing outbox rows to dispatchers, in four modes (0.5.0; before,
+ *		only "oldest").
+ *
+ *	oldest		0.1.0's rule: the oldest leasable rows of any run.
+ *	per_run		a run's commands in commit order, at most one in flight per
+ *				run: only the first unfinished command of a run is leasable,
+ *				and only while no other command of the run is leased or
+ *				waiting for its retry.  Other runs are not held up.
+ *	fair		round-robin over workflows: each workflow's oldest leasable
+ *				row first, then each one's second, and so on, so that one
+ *				workflow's backlog delays another by at most one lease call;
+ *				and each workflow's cap on leased rows (verist_workflow_limits)
+ *				is honoured.
+ *	fair_per_run fair, leasing only what per_run would lease.
+ *
+ * Every mode claims rows with FOR UPDATE SKIP LOCKED, so concurrent
+ * dispatchers get disjoint rows without waiting.  per_run needs nothing
+ * more: a run's first unfinished row is the only candidate of that run, so
+ * two dispatchers meet on one row and one of them skips it.
+ *
+ * A cap must hold for all dispatchers together, and counting a workflow's
+ * leased rows and then leasing more is a race between two dispatchers.  When
+ * any cap is set, fair leasing therefore takes a transaction-level lock
+ * (one for the database: every capped workflow can be in every lease) and
+ * counts in a statement started after it, whose READ COMMITTED snapshot sees
+ * every lease committed before.  A transaction snapshot (REPEATABLE READ,
+ * SERIALIZABLE) could not, so the fair modes refuse to run under one.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+
+#include "args.h"
+#include "counters.h"
+#include "errors.h"
+#include "plans.h"
+
+/* locktag_field4 of the caps lock: apart from pg_advisory_lock's 1 and 2 and events.c's. */
+#define VERIST_CAPS_TAG 0x5653
+
+typedef enum LeaseMode
+{
+	LEASE_OLDEST,
+	LEASE_PER_RUN,
+	LEASE_FAIR,
+	LEASE_FAIR_PER_RUN
+} LeaseMode;
+
+static const char *const lease_mode_names[] = {"oldest", "per_run", "fair", "fair_per_run"};
+
+/* What "leasable" means in every mode: pending, or leased with the lease over. */
+#define LEASABLE(o) \
+	" " o ".status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])" \
+	" AND (" o ".lease_expires_at IS NULL" \
+	"      OR " o ".lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())"
+
+/*
+ * per_run's rule for row o: no earlier command of its run is unfinished
+ * (pending, leased or deferred), and no command of its run is in flight
+ * (leased, or pending until its retry, with lease_expires_at ahead).  The
+ * second half matters after verist_requeue puts an earlier dead letter back
+ * while a later command is out.  Found through verist_outbox_run_idx.
+ */
+#define RUN_HEAD(o) \
+	" NOT EXISTS (SELECT 1 FROM @extschema@.verist_outbox AS p" \
+	"   WHERE p.workflow_id OPERATOR(pg_catalog.=) " o ".workflow_id" \
+	"   AND p.run_id OPERATOR(pg_catalog.=) " o ".run_id" \
+	"   AND p.id OPERATOR(pg_catalog.<>) " o ".id" \
+	"   AND ((p.id OPERATOR(pg_catalog.<) " o ".id" \
+	"         AND p.status OPERATOR(pg_catalog.=) ANY ('{pending,leased,deferred}'::pg_catalog.text[]))" \
+	"        OR (p.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])" \
+	"            AND p.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())))"
+
+/* The rows claimed (ids in "claimed"), leased to $1 for $3, returned in id order. */
+#define LEASE_CLAIMED \
+	", leased AS (" \
+	"  UPDATE @extschema@.verist_outbox AS o" \
+	"  SET status = 'leased', lease_owner = $1," \
+	"  lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3" \
+	"  FROM claimed WHERE o.id OPERATOR(pg_catalog.=) claimed.id" \
+	"  RETURNING o.*" \
+	") SELECT * FROM leased ORDER BY id"
+
+static VeristQuery lease_oldest = {
+	"WITH claimed AS ("
+	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"  WHERE" LEASABLE("o")
+	"  ORDER BY o.id LIMIT $2"
+	"  FOR UPDATE SKIP LOCKED"
+	")" LEASE_CLAIMED,
+	3, {TEXTOID, INT4OID, INTERVALOID}
+};
+
+static VeristQuery lease_per_run = {
+	"WITH claimed AS ("
+	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"  WHERE" LEASABLE("o") " AND" RUN_HEAD("o")
+	"  ORDER BY o.id LIMIT $2"
+	"  FOR UPDATE SKIP LOCKED"
+	")" LEASE_CLAIMED,
+	3, {TEXTOID, INT4OID, INTERVALOID}
+};
+
+/* One of a workflow's leasable rows in status s, oldest first, per_run's rule if $4. */
+#define WORKFLOW_ROWS(s, leasable) \
+	"(SELECT o.id FROM @extschema@.verist_outbox AS o" \
+	"  WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id" \
+	"  AND o.status OPERATOR(pg_catalog.=) '" s "'" \
+	"  AND " leasable \
+	"  AND (NOT $4 OR" RUN_HEAD("o") ")" \
+	"  ORDER BY o.id LIMIT r.take)"
+
+/*
+ * fair and fair_per_run.  The workflows with leasable-looking rows are found
+ * by skipping through verist_outbox_workflow_ready_idx (one probe per
+ * workflow, however many rows each has).  Each gets room: max_entries, or
+ * what its cap leaves.  Each offers its oldest rows up to twice max_entries
+ * (pending and expired-leased ranges of the index, merged), ranked; rows are
+ * claimed by rank, so the first row of every workflow comes before the second
+ * of any.  Offering more than one call can take lets a concurrent dispatcher
+ * claim the next rows instead of skipping the same ones; the cap bounds the
+ * offer, so it is never exceeded.
+ */
+static VeristQuery lease_fair = {
+	"WITH RECURSIVE workflows AS ("
+	"  (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
+	"   WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
+	"   ORDER BY o.workflow_id LIMIT 1)"
+	"  UNION ALL"
+	"  SELECT (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
+	"          WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
+	"          AND o.workflow_id OPERATOR(pg_catalog.>) w.workflow_id"
+	"          ORDER BY o.workflow_id LIMIT 1)"
+	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
+	"), room AS ("
+	"  SELECT w.workflow_id,"
+	"   CASE WHEN l.max_in_flight IS NULL THEN $2 OPERATOR(pg_catalog.*) 2"
+	"   ELSE GREATEST(0, LEAST($2 OPERATOR(pg_catalog.*) 2, l.max_in_flight OPERATOR(pg_catalog.-)"
+	"     (SELECT pg_catalog.count(*) FROM @extschema@.verist_outbox AS f"
+	"      WHERE f.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
+	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
+	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())))"
+	"   END AS take"
+	"  FROM workflows AS w"
+	"  LEFT JOIN @extschema@.verist_workflow_limits AS l"
+	"    ON l.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
+	"  WHERE w.workflow_id IS NOT NULL"
+	"), offered AS ("
+	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
+	"  FROM room AS r CROSS JOIN LATERAL ("
+	"    SELECT u.id FROM ("
+	WORKFLOW_ROWS("pending", "(o.lease_expires_at IS NULL"
+				  " OR o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())")
+	"      UNION ALL "
+	WORKFLOW_ROWS("leased", "o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()")
+	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
+	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
+	"), claimed AS ("
+	"  SELECT o.id FROM offered JOIN @extschema@.verist_outbox AS o"
+	"    ON o.id OPERATOR(pg_catalog.=) offered.id"
+	"  WHERE" LEASABLE("o")
+	"  ORDER BY offered.rank, offered.id LIMIT $2"
+	"  FOR UPDATE OF o SKIP LOCKED"
+	")" LEASE_CLAIMED,
+	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
+};
+
+static VeristQuery caps_exist = {
+	"SELECT 1 FROM @extschema@.verist_workflow_limits LIMIT 1",
+	0, {}
+};
+
+/* The lease mode argument, by name. */
+static LeaseMode
+LeaseModeArg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name = text_to_cstring(VeristTextArg(fcinfo, argno, "lease_mode"));
+
+	for (int m = 0; m < (int) lengthof(lease_mode_names); m++)
+		if (strcmp(name, lease_mode_names[m]) == 0)
+			return (LeaseMode) m;
+	ereport(ERROR,
+			(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
+			 errmsg("argument \"lease_mode\" has an unknown value: \"%s\"", name),
+			 errhint("Use oldest, per_run, fair or fair_per_run.")));
+}
+
+/*
+ * Before a fair lease: if any workflow has a cap, take the caps lock for the
+ * rest of the transaction, so that the next statement counts every lease of
+ * the other fair dispatchers.
+ */
+static void
+LockForCaps(void)
+{
+	LOCKTAG		tag;
+
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("fair leasing needs READ COMMITTED"),
+				 errdetail("A workflow's leased rows are counted afresh for each lease; a transaction snapshot would not see other dispatchers' leases."),
+				 errhint("Lease in a READ COMMITTED transaction (the default), or use lease mode oldest or per_run.")));
+	if (VeristExecute(&caps_exist, NULL, NULL, true, 1) == 0)
+		return;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, VERIST_CAPS_TAG);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_lease_outbox);
+
+/*
+ * SQL: verist_lease_outbox(lease_owner, max_entries, lease_duration
+ *							[, lease_mode]) returns setof verist_outbox
+ */
+Datum
+verist_lease_outbox(PG_FUNCTION_ARGS)
+{
+	text	   *owner = VeristIdArg(fcinfo, 0, "lease_owner");
+	int32		max_entries = VeristCountArg(fcinfo, 1, "max_entries");
+	LeaseMode	mode = LEASE_OLDEST;
+	Datum		values[4];
+	uint64		leased;
+
+	/* validated as a bound; the interval itself is added, calendar months and all */
+	(void) VeristDurationArg(fcinfo, 2, "lease_duration");
+	if (PG_NARGS() > 3)
+		mode = LeaseModeArg(fcinfo, 3);
+
+	values[0] = PointerGetDatum(owner);
+	values[1] = Int32GetDatum(max_entries);
+	values[2] = IntervalPGetDatum(PG_GETARG_INTERVAL_P(2));
+	values[3] = BoolGetDatum(mode == LEASE_FAIR_PER_RUN);
+
+	InitMaterializedSRF(fcinfo, 0);
+	VeristConnect(fcinfo);
+	if (mode == LEASE_OLDEST)
+		leased = VeristExecute(&lease_oldest, values, NULL, false, 0);
+	else if (mode == LEASE_PER_RUN)
+		leased = VeristExecute(&lease_per_run, values, NULL, false, 0);
+	else
+	{
+		LockForCaps();
+		leased = VeristExecute(&lease_fair, values, NULL, false, 0);
+	}
+	VeristStoreRows(fcinfo);
+	VeristFinish();
+	VeristCount(VERIST_COUNT_LEASES, 1);
+	VeristCount(VERIST_COUNT_ROWS_LEASED, leased);
+	return (Datum) 0;
+}
