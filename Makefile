@@ -26,7 +26,7 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 # first includes test/regress/helpers.sql, so that each runs alone:
 #   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path audit dispatch upgrade hardening ledger
+          privileges search_path audit dispatch upgrade hardening ledger tenants
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races (test/isolation/README.md).

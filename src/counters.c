@@ -29,12 +29,16 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "counters.h"
 #include "errors.h"
 
-/* Databases with counters; a further database counts nothing (README). */
+/*
+ * Databases with counters at once; a further one counts nothing until a
+ * database that has a slot is dropped (README "Counters").
+ */
 #define VERIST_COUNTER_DATABASES 64
 
 typedef struct VeristDatabaseCounters
@@ -128,34 +132,70 @@ VeristCountersInit(void)
 	shmem_startup_hook = CountersShmemStartup;
 }
 
-/*
- * This database's slot, claimed on first use; NULL without shared memory or
- * when every slot is taken.  A claimed slot is never given back, so the
- * pointer stays valid for the backend's life.
- */
+/* Claim a slot for this database: its own, a free one, or (reclaim) one whose database is gone. */
 static VeristDatabaseCounters *
-DatabaseCounters(void)
+ClaimSlot(bool reclaim)
 {
 	VeristDatabaseCounters *slot = NULL;
+	Oid			gone[VERIST_COUNTER_DATABASES];
 
-	if (my_counters != NULL || counter_state == NULL || !OidIsValid(MyDatabaseId))
-		return my_counters;
+	/* catalog lookups cannot run under a spinlock: list the dropped databases first */
+	for (int i = 0; i < VERIST_COUNTER_DATABASES; i++)
+	{
+		Oid			dboid = counter_state->db[i].dboid;
+
+		gone[i] = (reclaim && OidIsValid(dboid) &&
+				   !SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid))) ? dboid : InvalidOid;
+	}
 	SpinLockAcquire(&counter_state->mutex);
+	for (int i = 0; i < VERIST_COUNTER_DATABASES && slot == NULL; i++)
+		if (counter_state->db[i].dboid == MyDatabaseId)
+			slot = &counter_state->db[i];
 	for (int i = 0; i < VERIST_COUNTER_DATABASES && slot == NULL; i++)
 	{
 		VeristDatabaseCounters *db = &counter_state->db[i];
 
-		if (db->dboid == MyDatabaseId)
-			slot = db;
-		else if (db->dboid == InvalidOid)
+		if (db->dboid == InvalidOid || (OidIsValid(gone[i]) && db->dboid == gone[i]))
 		{
+			if (db->dboid != InvalidOid)
+			{
+				for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
+					pg_atomic_write_u64(&db->value[c], 0);
+				pg_atomic_write_u64(&db->reset_at, (uint64) GetCurrentTimestamp());
+			}
 			db->dboid = MyDatabaseId;
 			slot = db;
 		}
 	}
 	SpinLockRelease(&counter_state->mutex);
+	return slot;
+}
+
+/*
+ * This database's slot, claimed on first use; NULL without shared memory or
+ * when every slot belongs to an existing database.  A slot is given to
+ * another database only once its own is dropped, so the pointer stays valid
+ * for the backend's life.  A slot taken over from a dropped database starts
+ * from zero.
+ */
+static VeristDatabaseCounters *
+DatabaseCountersExt(bool may_reclaim)
+{
+	VeristDatabaseCounters *slot;
+
+	if (my_counters != NULL || counter_state == NULL || !OidIsValid(MyDatabaseId))
+		return my_counters;
+	slot = ClaimSlot(false);
+	if (slot == NULL && may_reclaim)
+		slot = ClaimSlot(true);
 	my_counters = slot;
 	return slot;
+}
+
+static VeristDatabaseCounters *
+DatabaseCounters(void)
+{
+	return DatabaseCountersExt(true);
 }
 
 void
@@ -199,13 +239,18 @@ RefusalCounter(int sqlerrcode)
 	}
 }
 
+/*
+ * Runs inside an ereport, so it must not fail: no catalog lookup (a backend
+ * whose first count is a refusal while every slot is taken misses it).
+ */
 int
 VeristErrcode(int sqlerrcode)
 {
 	int			counter = RefusalCounter(sqlerrcode);
+	VeristDatabaseCounters *db;
 
-	if (counter >= 0)
-		VeristCount((VeristCounter) counter, 1);
+	if (counter >= 0 && verist_counters && (db = DatabaseCountersExt(false)) != NULL)
+		pg_atomic_fetch_add_u64(&db->value[counter], 1);
 	return errcode(sqlerrcode);
 }
 

@@ -108,15 +108,6 @@ static VeristQuery lease_per_run = {
 	3, {TEXTOID, INT4OID, INTERVALOID}
 };
 
-/* One of a workflow's leasable rows in status s, oldest first, per_run's rule if $4. */
-#define WORKFLOW_ROWS(s, leasable) \
-	"(SELECT o.id FROM @extschema@.verist_outbox AS o" \
-	"  WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id" \
-	"  AND o.status OPERATOR(pg_catalog.=) '" s "'" \
-	"  AND " leasable \
-	"  AND (NOT $4 OR" RUN_HEAD("o") ")" \
-	"  ORDER BY o.id LIMIT r.take)"
-
 /*
  * fair and fair_per_run.  The workflows with leasable-looking rows are found
  * by skipping through verist_outbox_workflow_ready_idx (one probe per
@@ -124,7 +115,7 @@ static VeristQuery lease_per_run = {
  * what its cap leaves.  Each offers its oldest rows up to twice max_entries
  * (pending and expired-leased ranges of the index, merged), ranked; rows are
  * claimed by rank, so the first row of every workflow comes before the second
- * of any.  Offering more than one call can take lets a concurrent dispatcher
+ * of any.  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
  * claim the next rows instead of skipping the same ones; the cap bounds the
  * offer, so it is never exceeded.
  */
@@ -156,10 +147,20 @@ static VeristQuery lease_fair = {
 	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
 	"  FROM room AS r CROSS JOIN LATERAL ("
 	"    SELECT u.id FROM ("
-	WORKFLOW_ROWS("pending", "(o.lease_expires_at IS NULL"
-				  " OR o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())")
-	"      UNION ALL "
-	WORKFLOW_ROWS("leased", "o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()")
+	"     (SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"      WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id"
+	"      AND o.status OPERATOR(pg_catalog.=) 'pending'"
+	"      AND (o.lease_expires_at IS NULL"
+	"           OR o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())"
+	"      AND (NOT $4 OR" RUN_HEAD("o") ")"
+	"      ORDER BY o.id LIMIT r.take)"
+	"     UNION ALL"
+	"     (SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"      WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id"
+	"      AND o.status OPERATOR(pg_catalog.=) 'leased'"
+	"      AND o.lease_expires_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
+	"      AND (NOT $4 OR" RUN_HEAD("o") ")"
+	"      ORDER BY o.id LIMIT r.take)"
 	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	"), claimed AS ("

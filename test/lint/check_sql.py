@@ -33,7 +33,7 @@ SQL_TAKING_SPI = ["SPI_execute", "SPI_exec", "SPI_execute_with_args", "SPI_execu
 # Words followed by "(" that are SQL syntax, not function calls.
 CONSTRUCTS = {"COALESCE", "LEAST", "GREATEST", "ANY", "ALL", "IN", "EXISTS", "VALUES", "FROM",
               "AS", "WHERE", "AND", "OR", "NOT", "ON", "CONFLICT", "SELECT", "RETURNING", "SET",
-              "THEN", "ELSE", "WHEN", "CASE", "OVER", "FILTER", "USING", "ROWS", "WITH",
+              "THEN", "ELSE", "WHEN", "CASE", "OVER", "FILTER", "USING", "ROWS", "WITH", "GROUP", "LATERAL",
               "OP", "LIT"}
 
 QUERY_RE = re.compile(r"static\s+VeristQuery\s+(\w+)\s*=\s*\{\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+),", re.S)
@@ -116,9 +116,9 @@ def problems_of(sql, leftover):
     s = re.sub(r"\bSET\b(.*?)(?=\bWHERE\b|\bRETURNING\b|\bFROM\b|$)",
                lambda m: "SET" + re.sub(r"(^|,)\s*(\w+|\(\s*\w+(\s*,\s*\w+)*\s*\))\s*=", r"\1 ",
                                         m.group(1)), s, flags=re.S)
-    ctes = set(re.findall(r"(?:WITH|,)\s*(\w+)\s+AS\s*\(", s))
+    ctes = set(re.findall(r"(?:WITH(?:\s+RECURSIVE)?|,)\s*(\w+)\s+AS\s*\(", s))
     for kw, name in re.findall(r"\b(FROM|JOIN|INTO|UPDATE|USING)\s+([\w@.\"]+)", s):
-        if name.startswith("@extschema@.verist_") or name in ctes or name == "ROWS":
+        if name.startswith("@extschema@.verist_") or name in ctes or name in ("ROWS", "LATERAL"):
             continue
         if kw == "FROM" and name.startswith("("):
             continue
