@@ -52,6 +52,14 @@ GRANT EXECUTE ON FUNCTION                                    -- 0.4.0
 GRANT EXECUTE ON FUNCTION verist_export_run(text, text) TO regress_verist_auditor, regress_verist_operator;
 GRANT EXECUTE ON FUNCTION verist_retire_run(text, text) TO regress_verist_operator;
 GRANT SELECT ON verist_ledger, verist_retired TO regress_verist_auditor;
+GRANT EXECUTE ON FUNCTION                                    -- 0.5.0
+    verist_lease_outbox(text, integer, interval, text)
+  TO regress_verist_dispatcher;
+GRANT SELECT, INSERT, UPDATE, DELETE ON verist_workflow_limits TO regress_verist_operator;
+GRANT SELECT ON verist_counters TO regress_verist_operator;
+GRANT EXECUTE ON FUNCTION verist_stat_counters(), verist_reset_counters(),
+    verist_dispatch_latency(interval), verist_metrics(interval)
+  TO regress_verist_operator;
 
 -- Each role can do its job through the functions.
 SET ROLE regress_verist_runner;
@@ -98,6 +106,26 @@ SELECT version FROM verist_commit('p-wf', 'run-4', 's', 0, '{"done": true}');
 SET ROLE regress_verist_operator;
 SELECT verist_export_run('p-wf', 'run-4') = verist_retire_run('p-wf', 'run-4') AS retired;
 RESET ROLE;
+-- 0.5.0: the operator caps a workflow and reads the figures (the counters
+-- raise 55000 when verist is not preloaded: allowed, not denied); the
+-- dispatcher leases in a mode within the cap.
+SELECT version FROM verist_commit('p-wf', 'run-5', 's', 0, '{}', '[]',
+    '[{"type": "emit", "topic": "x"}, {"type": "emit", "topic": "y"}]');
+SET ROLE regress_verist_operator;
+INSERT INTO verist_workflow_limits (workflow_id, max_in_flight) VALUES ('p-wf', 1);
+UPDATE verist_workflow_limits SET max_in_flight = 2 WHERE workflow_id = 'p-wf';
+SELECT verist_try('SELECT * FROM verist_counters') ~ '^(ok|55000:)' AS counters_readable,
+       verist_try('SELECT verist_reset_counters()') ~ '^(ok|55000:)' AS counters_resettable,
+       (SELECT dispatched >= 0 FROM verist_dispatch_latency()) AS latency_readable,
+       verist_metrics() ~ 'verist_counters_enabled' AS metrics_readable;
+RESET ROLE;
+SET ROLE regress_verist_dispatcher;
+SELECT count(*) AS leased FROM verist_lease_outbox('d-2', 10, '1 minute', 'fair_per_run');
+SELECT count(*) AS leased FROM verist_lease_outbox('d-2', 10, '1 minute', 'per_run');
+RESET ROLE;
+SET ROLE regress_verist_operator;
+DELETE FROM verist_workflow_limits;
+RESET ROLE;
 
 SET ROLE regress_verist_auditor;
 SELECT count(*) AS events, max(type) AS last_type FROM verist_events WHERE workflow_id = 'p-wf';
@@ -138,7 +166,8 @@ FROM (VALUES ('regress_verist_runner'), ('regress_verist_dispatcher'),
         ('forge entry',    $$INSERT INTO verist_ledger SELECT * FROM verist_ledger LIMIT 1$$),
         ('rewrite actor',  $$UPDATE verist_ledger SET actor = 'mallory'$$),
         ('drop seal',      $$DELETE FROM verist_retired$$),
-        ('lift ledger guard', $$ALTER TABLE verist_ledger DISABLE TRIGGER verist_ledger_append_only$$)
+        ('lift ledger guard', $$ALTER TABLE verist_ledger DISABLE TRIGGER verist_ledger_append_only$$),
+        ('drop caps',      $$DROP TABLE verist_workflow_limits$$)
      ) AS s(label, statement);
 
 -- The outcome of every attempt, as each role.
@@ -177,6 +206,10 @@ SELECT try_as('regress_verist_runner', $$SELECT verist_retire_run('p-wf', 'run-1
        try_as('regress_verist_dispatcher', $$SELECT * FROM verist_state_at('p-wf', 'run-1', 1)$$) AS dispatcher_travels;
 SELECT try_as('regress_verist_auditor', $$SELECT verist_commit_advance(NULL, 0, '{}', '{}', NULL, 0, 1, '', '')$$) AS internal_advance,
        try_as('regress_verist_operator', $$SELECT verist_ledger_extend(NULL, 0, 1, NULL, '', '')$$) AS internal_extend;
+SELECT try_as('regress_verist_dispatcher', $$INSERT INTO verist_workflow_limits VALUES ('x', 9)$$) AS dispatcher_caps,
+       try_as('regress_verist_runner', $$SELECT verist_lease_outbox('x', 1, '1 minute', 'fair')$$) AS runner_leases_fair,
+       try_as('regress_verist_dispatcher', $$SELECT verist_reset_counters()$$) AS dispatcher_resets,
+       try_as('regress_verist_nobody', $$SELECT verist_metrics()$$) AS nobody_metrics;
 -- The pure functions are open to all.
 SELECT try_as('regress_verist_nobody', $$SELECT verist_dedupe_key('w', 'r', 's', '{}')$$) AS nobody_keys,
        try_as('regress_verist_nobody', $$SELECT verist_canonical_json('{"b": 1, "a": 2}')$$) AS nobody_canonical,
@@ -193,6 +226,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public
   FROM regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
        regress_verist_auditor, regress_verist_operator;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA public FROM regress_verist_operator;
-REVOKE ALL ON verist_outbox_stats, verist_active_blocks, verist_run_summary FROM regress_verist_operator;
+REVOKE ALL ON verist_outbox_stats, verist_active_blocks, verist_run_summary, verist_counters,
+    verist_workflow_limits FROM regress_verist_operator;
 DROP ROLE regress_verist_runner, regress_verist_dispatcher, regress_verist_reviewer,
           regress_verist_auditor, regress_verist_operator, regress_verist_nobody;
