@@ -111,11 +111,15 @@ static VeristQuery lease_per_run = {
 /*
  * fair and fair_per_run.  The workflows with leasable-looking rows are found
  * by skipping through verist_outbox_workflow_ready_idx (one probe per
- * workflow, however many rows each has).  Each gets room: max_entries, or
+ * workflow, however many rows each has; ordering by its first two columns
+ * keeps the planner on it rather than on verist_outbox_run_idx, which also
+ * holds every finished row).  Each gets room: max_entries, or
  * what its cap leaves.  Each offers its oldest rows up to twice max_entries
  * (pending and expired-leased ranges of the index, merged), ranked; rows are
  * claimed by rank, so the first row of every workflow comes before the second
- * of any.  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
+ * of any.  The ranked ids travel as one array, which the claim reads through
+ * the primary key (a join with the offer would be planned blind, as a scan
+ * of the whole outbox).  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
  * claim the next rows instead of skipping the same ones; the cap bounds the
  * offer, so it is never exceeded.
  */
@@ -123,12 +127,12 @@ static VeristQuery lease_fair = {
 	"WITH RECURSIVE workflows AS ("
 	"  (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
 	"   WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
-	"   ORDER BY o.workflow_id LIMIT 1)"
+	"   ORDER BY o.workflow_id, o.status LIMIT 1)"
 	"  UNION ALL"
 	"  SELECT (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
 	"          WHERE o.status OPERATOR(pg_catalog.=) ANY ('{pending,leased}'::pg_catalog.text[])"
 	"          AND o.workflow_id OPERATOR(pg_catalog.>) w.workflow_id"
-	"          ORDER BY o.workflow_id LIMIT 1)"
+	"          ORDER BY o.workflow_id, o.status LIMIT 1)"
 	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
 	"), room AS ("
 	"  SELECT w.workflow_id,"
@@ -163,11 +167,12 @@ static VeristQuery lease_fair = {
 	"      ORDER BY o.id LIMIT r.take)"
 	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
+	"), ranked AS ("
+	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id) AS ids"
 	"), claimed AS ("
-	"  SELECT o.id FROM offered JOIN @extschema@.verist_outbox AS o"
-	"    ON o.id OPERATOR(pg_catalog.=) offered.id"
-	"  WHERE" LEASABLE("o")
-	"  ORDER BY offered.rank, offered.id LIMIT $2"
+	"  SELECT o.id FROM ranked, @extschema@.verist_outbox AS o"
+	"  WHERE o.id OPERATOR(pg_catalog.=) ANY (ranked.ids) AND" LEASABLE("o")
+	"  ORDER BY pg_catalog.array_position(ranked.ids, o.id) LIMIT $2"
 	"  FOR UPDATE OF o SKIP LOCKED"
 	")" LEASE_CLAIMED,
 	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
