@@ -32,7 +32,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=verist
 # Isolation specs for the races (test/isolation/README.md).
 ISOLATION = create-race version-race overlay-race resume-race review-race \
             block-race lease-race lease-expiry release-race read-events \
-            notify retry-race resolve-order retire-race
+            notify retry-race resolve-order retire-race run-order workflow-limit \
+            retry-turn
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=verist
 
 # Warnings are part of the build.  "override" keeps them, and -Werror, when

@@ -33,7 +33,7 @@ SQL_TAKING_SPI = ["SPI_execute", "SPI_exec", "SPI_execute_with_args", "SPI_execu
 # Words followed by "(" that are SQL syntax, not function calls.
 CONSTRUCTS = {"COALESCE", "LEAST", "GREATEST", "ANY", "ALL", "IN", "EXISTS", "VALUES", "FROM",
               "AS", "WHERE", "AND", "OR", "NOT", "ON", "CONFLICT", "SELECT", "RETURNING", "SET",
-              "THEN", "ELSE", "WHEN", "CASE", "OVER", "FILTER", "USING", "ROWS", "WITH", "GROUP", "LATERAL",
+              "THEN", "ELSE", "WHEN", "CASE", "OVER", "FILTER", "USING", "ROWS", "WITH", "GROUP", "LATERAL", "ARRAY",
               "OP", "LIT"}
 
 QUERY_RE = re.compile(r"static\s+VeristQuery\s+(\w+)\s*=\s*\{\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+),", re.S)
