@@ -2,7 +2,9 @@
 # under /tmp that the suite can stop, kill and restart at will (pg_virtualenv
 # cannot be killed mid-run and brought back with the same data).
 #
-#   cluster_init PORT     initdb + verist, fsync on; sets PGDATA_DIR and PG* env
+#   cluster_init PORT     initdb + verist (preloaded, so that its counters
+#                         exist: the stress suite compares them with the
+#                         clients' logs), fsync on; sets PGDATA_DIR and PG* env
 #   cluster_start         start and wait until it accepts connections
 #   cluster_stop_immediate / cluster_kill9
 #   cluster_destroy       stop whatever runs and remove the directory
@@ -30,6 +32,7 @@ max_connections = 60
 shared_buffers = 32MB
 logging_collector = off
 log_min_messages = warning
+shared_preload_libraries = 'verist'
 EOF
     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
     unset PGPASSWORD PGSERVICE
