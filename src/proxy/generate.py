@@ -332,13 +332,19 @@ def routine(r, e, slot_run):
         how = "every shard, results added"
     elif kind == "lease":
         need_args(r, e, [("lease_owner", "text"), ("max_entries", "integer"), ("lease_duration", "interval")])
-        if [n for n, _ in args_of(r)] != ["lease_owner", "max_entries", "lease_duration"]:
+        # verist 0.5.0: an overload with lease_mode, passed on to every shard
+        extra = [a for a in args_of(r) if a[0] not in ("lease_owner", "max_entries", "lease_duration")]
+        if ([n for n, _ in args_of(r)][:3] != ["lease_owner", "max_entries", "lease_duration"]
+                or extra not in ([], [("lease_mode", "text")])):
             raise GenError("functions.list:%d: %s: unexpected arguments for 'lease'" % (e["line"], name))
+        xargs = "".join(", %s %s" % a for a in extra)
+        xpass = "".join(", %s" % n for n, _ in extra)
+        xnull = "".join(" OR %s IS NULL" % n for n, _ in extra)
         split = "verist_proxy_split__" + name
-        sql = plproxy(split, "slots integer[], quotas integer[], lease_owner text, lease_duration interval",
+        sql = plproxy(split, "slots integer[], quotas integer[], lease_owner text, lease_duration interval" + xargs,
                       result, [cluster, "SPLIT slots, quotas;", "RUN ON slots;",
-                               "SELECT l.* FROM @extschema@.%s(lease_owner, (quotas)[1], lease_duration) AS l;"
-                               % name])
+                               "SELECT l.* FROM @extschema@.%s(lease_owner, (quotas)[1], lease_duration%s) AS l;"
+                               % (name, xpass)])
         sql += ("CREATE FUNCTION %s(%s)\nRETURNS %s\nLANGUAGE plpgsql\nAS $$\n"
                 "-- max_entries is shared out between the shards, each called once per round\n"
                 "-- with its share (max_entries / n, the remainder one each from a random\n"
@@ -358,10 +364,10 @@ def routine(r, e, slot_run):
                 "    IF candidates IS NULL THEN\n"
                 "        RAISE EXCEPTION 'verist_proxy is not configured' USING ERRCODE = 'VRP02';\n"
                 "    END IF;\n"
-                "    IF lease_owner IS NULL OR max_entries IS NULL OR max_entries < 1 OR lease_duration IS NULL THEN\n"
+                "    IF lease_owner IS NULL OR max_entries IS NULL OR max_entries < 1 OR lease_duration IS NULL%s THEN\n"
                 "        -- one shard refuses it as verist does (VRS01)\n"
                 "        RETURN QUERY SELECT * FROM @extschema@.%s(ARRAY[@extschema@.verist_proxy_shard_slot(1)],\n"
-                "            ARRAY[max_entries], lease_owner, lease_duration);\n"
+                "            ARRAY[max_entries], lease_owner, lease_duration%s);\n"
                 "        RETURN;\n"
                 "    END IF;\n"
                 "    WHILE remaining > 0 AND pg_catalog.cardinality(candidates) > 0 LOOP\n"
@@ -380,7 +386,7 @@ def routine(r, e, slot_run):
                 "            END IF;\n"
                 "        END LOOP;\n"
                 "        got := pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(called)]);\n"
-                "        FOR r IN SELECT * FROM @extschema@.%s(slots, quotas, lease_owner, lease_duration) LOOP\n"
+                "        FOR r IN SELECT * FROM @extschema@.%s(slots, quotas, lease_owner, lease_duration%s) LOOP\n"
                 "            k := pg_catalog.array_position(called, @extschema@.verist_proxy_shard_of_id(r.id));\n"
                 "            IF k IS NOT NULL THEN\n"
                 "                got[k] := got[k] + 1;\n"
@@ -395,7 +401,7 @@ def routine(r, e, slot_run):
                 "        END LOOP;\n"
                 "        candidates := keep;\n"
                 "    END LOOP;\n"
-                "END\n$$;\n" % (name, args, result, result.replace("SETOF ", ""), split, split))
+                "END\n$$;\n" % (name, args, result, result.replace("SETOF ", ""), xnull, split, xpass, split, xpass))
         how = "max_entries shared out between the shards"
     elif kind == "loop":
         if r["prokind"] != "p" or [n for n, _ in args_of(r)] != ["older_than", "batch_rows", "purged"]:

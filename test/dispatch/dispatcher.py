@@ -5,16 +5,20 @@ command, finalise the batch in one statement, retry failures with backoff.
 
   dispatcher.py --owner d1 [--batch 50] [--lease-seconds 10] [--poll-seconds 5]
                 [--max-attempts 5] [--sink FILE] [--fail-rate 0.0] [--seed N]
-                [--idle-exit SECONDS]
+                [--idle-exit SECONDS] [--mode oldest|per_run|fair|fair_per_run]
 
 The loop:
-  1. lease up to --batch pending rows (verist_lease_outbox);
+  1. lease up to --batch pending rows (verist_lease_outbox; with --mode, in
+     that lease mode of 0.5.0: per_run hands out each run's commands one at a
+     time in commit order, fair shares the batch out between workflows);
   2. send each command (here: append a JSON line to --sink; a real dispatcher
      calls a queue or a webhook).  A send that fails is reported with
      verist_mark_retry: the row comes back after an exponential backoff, or
      becomes a dead letter at its --max-attempts-th failure;
   3. finalise the sent rows with verist_mark_dispatched_batch;
-  4. a full batch means more work may wait: lease again at once.  Otherwise
+  4. a full batch means more work may wait: lease again at once; so does, in
+     the per_run modes, any finalised row (it may be what held its run's next
+     command back, and finalising sends no NOTIFY).  Otherwise
      wait for a NOTIFY on verist_outbox (sent by commits and resolutions when
      verist.notify is on) -- but no longer than until its own earliest retry
      is due, and at most --poll-seconds, because work also comes back without
@@ -96,9 +100,14 @@ def run(a):
         wakeups = Wakeups(conn)
         conn.execute("LISTEN verist_outbox")
         while not stop:
-            cur = conn.execute("SELECT id, command, dedupe_key, failures"
-                               " FROM verist_lease_outbox(%s, %s, %s)",
-                               (a.owner, a.batch, lease))
+            if a.mode is None:      # the three-argument form: 0.1.0's oldest first
+                cur = conn.execute("SELECT id, command, dedupe_key, failures"
+                                   " FROM verist_lease_outbox(%s, %s, %s)",
+                                   (a.owner, a.batch, lease))
+            else:
+                cur = conn.execute("SELECT id, command, dedupe_key, failures"
+                                   " FROM verist_lease_outbox(%s, %s, %s, %s)",
+                                   (a.owner, a.batch, lease, a.mode))
             cols = [c.name for c in cur.description]
             rows = [dict(zip(cols, r)) for r in cur.fetchall()]
             sent = []
@@ -121,7 +130,7 @@ def run(a):
                 conn.execute("SELECT verist_mark_dispatched_batch(%s, %s)", (sent, a.owner))
             if rows:
                 last_work = time.time()
-            if len(rows) == a.batch:
+            if len(rows) == a.batch or (rows and a.mode in ("per_run", "fair_per_run")):
                 continue
             if a.idle_exit and time.time() - last_work > a.idle_exit:
                 break
@@ -142,6 +151,8 @@ def main():
     p.add_argument("--fail-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--idle-exit", type=float, default=0, help="exit after this long without work (0: never)")
+    p.add_argument("--mode", choices=("oldest", "per_run", "fair", "fair_per_run"), default=None,
+                   help="lease mode (0.5.0); default: the three-argument form")
     a = p.parse_args()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

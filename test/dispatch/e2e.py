@@ -35,9 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_ATTEMPTS = 4
 
 
-def start_dispatcher(outdir, owner, fail_rate, seed):
+def start_dispatcher(outdir, owner, fail_rate, seed, mode):
     return subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "dispatcher.py"), "--owner", owner,
+        [sys.executable, os.path.join(HERE, "dispatcher.py"), "--owner", owner] +
+        (["--mode", mode] if mode else []) + [
          "--batch", "20", "--lease-seconds", "3", "--poll-seconds", "10",
          "--max-attempts", str(MAX_ATTEMPTS), "--base-delay-ms", "50", "--max-delay-ms", "400",
          "--fail-rate", str(fail_rate), "--seed", str(seed),
@@ -97,6 +98,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=8)
     p.add_argument("--outdir", required=True)
+    p.add_argument("--mode", default=None, help="the dispatchers' lease mode (0.5.0)")
+    p.add_argument("--check-order", action="store_true",
+                   help="check per-run order even if --mode is not a per_run mode (to see it fail)")
     a = p.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
     for name in os.listdir(a.outdir):
@@ -115,7 +119,8 @@ def main():
         db = conn.execute("SELECT current_database()").fetchone()[0]
         conn.execute(f'ALTER DATABASE "{db}" SET verist.notify = on')
 
-    dispatchers = [start_dispatcher(a.outdir, "d1", 0.33, 1), start_dispatcher(a.outdir, "d2", 0.0, 2)]
+    dispatchers = [start_dispatcher(a.outdir, "d1", 0.33, 1, a.mode),
+                   start_dispatcher(a.outdir, "d2", 0.0, 2, a.mode)]
     time.sleep(1)       # let them LISTEN
     with psycopg.connect(autocommit=True) as conn:
         committed, poison = produce(conn, a.seconds)
@@ -149,6 +154,7 @@ def main():
         held_at = time.time()
         wait_quiet(conn, 30)
         status = dict(conn.execute("SELECT dedupe_key, status FROM verist_outbox").fetchall())
+        run_of = dict(conn.execute("SELECT id, run_id FROM verist_outbox").fetchall())
         failures = dict(conn.execute("SELECT dedupe_key, failures FROM verist_outbox").fetchall())
 
     for d in dispatchers:
@@ -194,6 +200,26 @@ def main():
     median = statistics.median(latencies) if latencies else 99
     check(median < 1.0, f"NOTIFY wake-ups: median commit-to-delivery {median * 1000:.0f} ms "
           f"(p90 {latencies[int(len(latencies) * 0.9)] * 1000:.0f} ms) with a 10 s polling interval")
+    if a.mode in ("per_run", "fair_per_run") or a.check_order:
+        # Per-run order: within a run, no attempt of a command comes after an
+        # attempt of a later one (a retry keeps its run's turn; with two
+        # commands of a run in flight at once, a retry would interleave).
+        # Re-queueing a dead letter (done once above, on a run's last command)
+        # is the operator's explicit exception, so that run is left out.
+        by_run = {}
+        requeued_run = next((run_of[s["id"]] for s in sends if s["key"] == requeued_key), None)
+        for s in sorted(sends, key=lambda s: s["at"]):
+            if run_of.get(s["id"]) != requeued_run:
+                by_run.setdefault(run_of.get(s["id"]), []).append(s["id"])
+        backwards = {r: ids for r, ids in by_run.items()
+                     if any(b < a_ for a_, b in zip(ids, ids[1:]))}
+        multi = sum(1 for ids in by_run.values() if len(set(ids)) > 1)
+        check(not backwards and multi > 50,
+              f"{a.mode}: in each of {len(by_run)} runs ({multi} with several commands) every "
+              f"attempt followed the run's commit order, retries included "
+              f"({len(backwards)} runs out of order)")
+        for r, ids in list(backwards.items())[:3]:
+            print(f"#   {r}: attempts in the order {ids}")
     return 1 if fails else 0
 
 

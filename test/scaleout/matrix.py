@@ -15,6 +15,10 @@ the shards, the lease's max_entries shared out, one cursor per shard for
 verist_read_events, the documented hash computed by a client, and a ROLLBACK
 on the router that does not undo a proxied commit.
 
+verist 0.5.0: the lease modes' refusals in the scenario, and through the
+router only, verist_lease_outbox(..., 'per_run') leasing each run's commands
+in commit order, one in flight per run, over every shard.
+
 verist 0.4.0: the ledger's functions (history, state at a version, a step's
 input, state as of a moment, export, retire and its run_active refusal,
 digest, the hash functions) are in the scenario, every writing call with an
@@ -182,6 +186,9 @@ def scenario(s, ids_of):
     s.call("verist_lease_outbox with nothing left", L, ("o", 100))
     s.call("verist_lease_outbox with max_entries 0 (VRS01)", L, ("o", 0))
     s.call("verist_lease_outbox with a NULL owner (VRS01)", L, (None, 5))
+    LM = L.replace("%s, %s)", "%s, %s, '30 seconds', %s)")
+    s.call("verist_lease_outbox with a NULL lease_mode (VRS01)", LM, ("o", 5, None))
+    s.call("verist_lease_outbox with an unknown lease_mode (VRS01)", LM, ("o", 5, "newest"))
     s.call("verist_mark_dispatched", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"],))
     s.call("verist_mark_dispatched again (VRC05)", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"],))
     s.call("verist_mark_dispatched by another owner (VRC05)", "SELECT verist_mark_dispatched(%s, 'x')", (ids["b"],))
@@ -362,6 +369,8 @@ def main(router_dsn, ref_dsn, shard_dsns):
           "verist_mark_dispatched_batch split its ids: each shard finalised its own (%d ids over %d shards)"
           % (len(batch), len({k for k, _ in status.values()})))
 
+    per_run(rc, shards)
+
     # One cursor per shard: verist_read_events(k << 48, n) through the router
     # reads shard k's events only, in id order.
     ok = True
@@ -402,6 +411,42 @@ def main(router_dsn, ref_dsn, shard_dsns):
 
     actors(router_dsn, ref, rc, shards)
     return 1 if failures else 0
+
+
+def per_run(rc, shards):
+    """verist 0.5.0: verist_lease_outbox(..., 'per_run') through the router.
+    Each shard applies the mode to its own rows; a run lives on one shard, so
+    its commands still come in commit order, one in flight at a time."""
+    W, owner = "pr", "router-per-run"
+    for n in range(8):
+        rc.execute("SELECT verist_commit(%s, %s, 's', 0, '{}', '[]', %s::jsonb)",
+                   (W, "p-%d" % n, json.dumps([{"type": "emit", "topic": "t%d" % t} for t in range(3)])))
+    runs_on = {rc.execute("SELECT verist_proxy_shard_of_run(%s, %s)", (W, "p-%d" % n)).fetchone()[0]
+               for n in range(8)}
+    rounds, stuck, everything = [], [], []
+    for _ in range(4):
+        got = rc.execute("SELECT id, workflow_id, run_id, command->>'topic' FROM verist_lease_outbox(%s, 100,"
+                         " '1 minute', 'per_run')", (owner,)).fetchall()
+        everything += [i for i, _, _, _ in got]
+        mine = sorted((run, topic, i >> 48) for i, w, run, topic in got if w == W)
+        rounds.append(mine)
+        # nothing more of these runs while one command of each is in flight
+        again = rc.execute("SELECT id, workflow_id FROM verist_lease_outbox(%s, 100, '1 minute', 'per_run')",
+                           (owner,)).fetchall()
+        stuck.append(sum(1 for _, w in again if w == W))
+        batch = [i for i, _, _, _ in got] + [i for i, _ in again]
+        everything += [i for i, _ in again]
+        rc.execute("SELECT count(*) FROM verist_mark_dispatched_batch(%s, %s)", (batch, owner))
+    want = [sorted(("p-%d" % n, "t%d" % t, rc.execute("SELECT verist_proxy_shard_of_run(%s, %s)",
+                                                      (W, "p-%d" % n)).fetchone()[0]) for n in range(8))
+            for t in range(3)] + [[]]
+    left = sum(c.execute("SELECT count(*) FROM verist_outbox WHERE id = ANY(%s) AND status <> 'dispatched'",
+                         (everything,)).fetchone()[0] for c in shards)
+    check(rounds == want and stuck == [0, 0, 0, 0] and len(runs_on) == len(shards) and left == 0,
+          "verist_lease_outbox(owner, 100, d, 'per_run') through the router: 8 runs over %d shards, each round"
+          " leases each run's next command in commit order (t0, t1, t2, then none), none while one is in flight;"
+          " each round dispatched through the router (%d rows)" % (len(runs_on), len(everything)),
+          "rounds: %r\nwhile in flight: %r\nnot dispatched: %d" % (rounds, stuck, left))
 
 
 def shard_of(rc, shards, w, r):

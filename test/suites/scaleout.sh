@@ -20,8 +20,12 @@
 #     seals kept, verist_verify_all() empty on every shard;
 #   * verist 0.4.0 through the router: the ledger's functions in the matrix,
 #     the router's verist.actor recorded by the shard, the roles recorded;
-#   * the router upgraded from 0.3.1 (against shards upgraded from 0.3.1)
-#     equals a fresh 0.4.0 router, catalog for catalog.
+#   * verist 0.5.0 through the router: the lease modes' refusals in the
+#     matrix, and verist_lease_outbox(..., 'per_run') leasing each run's
+#     commands in commit order, one in flight per run, from every shard;
+#   * the router upgraded from 0.3.1 through the shipped scripts (0.3.1 ->
+#     0.4.0 -> 0.5.0, against shards upgraded from 0.3.1) equals a fresh
+#     router of the mirrored version, catalog for catalog.
 # Ends with "N passed, M failed".  VERIST_LONG=1: a longer load.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -111,7 +115,15 @@ out=$(rsql -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
 phase "generated and checked"
 # --- upgrading a cluster of verist 0.3.1: the shards, then the router
 old=0.3.1
-if [ "$mirrored" != "$old" ] && [ -f "src/proxy/verist_proxy--$old--$mirrored.sql" ]; then
+# the shipped upgrade scripts chain from $old to $mirrored (0.3.1--0.4.0, 0.4.0--0.5.0, ...);
+# ALTER EXTENSION ... UPDATE runs them in turn
+path=$old; v=$old
+while [ "$v" != "$mirrored" ]; do
+    next=$(ls src/proxy/verist_proxy--"$v"--*.sql 2>/dev/null | sed -nE 's/.*--[^-]+--(.*)\.sql$/\1/p' | head -1)
+    [ -n "$next" ] || { path=; break; }
+    v=$next; path="$path -> $v"
+done
+if [ "$mirrored" != "$old" ] && [ -n "$path" ]; then
     osql() { psql -qXAt -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$rp dbname=router_old user=postgres" "$@"; }
     for port in $p1 $p2; do
         psql -qX -p "$port" -d postgres -c 'CREATE DATABASE old' -c '\c old' -c "CREATE EXTENSION verist VERSION '$old'" >/dev/null ||
@@ -140,7 +152,7 @@ if [ "$mirrored" != "$old" ] && [ -f "src/proxy/verist_proxy--$old--$mirrored.sq
         { echo "$out"; result FAIL "the $old router against upgraded shards"; }
     out=$(osql -c 'ALTER EXTENSION verist_proxy UPDATE' -c "SELECT extversion FROM pg_extension WHERE extname = 'verist_proxy'" \
                -c 'SELECT shard, problem FROM verist_proxy_check()' 2>&1)
-    [ "$out" = "$mirrored" ] && result OK "ALTER EXTENSION verist_proxy UPDATE: $old -> $mirrored, verist_proxy_check() finds nothing" ||
+    [ "$out" = "$mirrored" ] && result OK "ALTER EXTENSION verist_proxy UPDATE: $path, verist_proxy_check() finds nothing" ||
         { echo "$out"; result FAIL "ALTER EXTENSION verist_proxy UPDATE to $mirrored, verist_proxy_check() clean"; }
     out=$(osql -c "SELECT has_function_privilege('verist_clerk', 'verist_commit(text, text, text, integer, jsonb, jsonb, jsonb)', 'EXECUTE')" 2>&1)
     [ "$out" = t ] && result OK "... a grant made on the $old router survives the upgrade (the functions are replaced, not dropped)" ||
@@ -165,7 +177,7 @@ if [ "$mirrored" != "$old" ] && [ -f "src/proxy/verist_proxy--$old--$mirrored.sq
         result OK "the upgraded router: adopted runs' history, state_at, a resolution with its actor, verist_verify_all() empty" ||
         { echo "$out"; result FAIL "the upgraded router serves the new API (want: adopt 2 1 upgrader 0)"; }
 else
-    result FAIL "an upgrade script src/proxy/verist_proxy--$old--$mirrored.sql"
+    result FAIL "upgrade scripts src/proxy/verist_proxy--$old--*.sql ... --$mirrored.sql (a chain from $old to $mirrored)"
 fi
 
 phase "router upgraded"
