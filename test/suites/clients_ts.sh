@@ -44,7 +44,9 @@ echo "installed @verist/storage-pg-verist $installed into $scratch"
 # 3. A throwaway cluster on a free port of 5700-5799, and the script the
 #    connection tests stop and start it with.
 port=$(fz_free_port 5700 5799) || give_up "no free port in 5700-5799"
-fz_cluster_init "$port" "max_connections = 60" >> "$log" 2>&1 || give_up "cluster did not start"
+# verist preloaded: its counters (0.5.0) live in shared memory, which readCounters reads
+fz_cluster_init "$port" "max_connections = 60
+shared_preload_libraries = 'verist'" >> "$log" 2>&1 || give_up "cluster did not start"
 psql -X -q -c 'CREATE EXTENSION verist' >> "$log" 2>&1 || give_up "CREATE EXTENSION verist failed"
 echo "cluster on port $port, verist $(psql -X -A -t -c "SELECT extversion FROM pg_extension WHERE extname = 'verist'")"
 cat > "$scratch/server-ctl.sh" <<EOF

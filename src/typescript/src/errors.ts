@@ -46,7 +46,8 @@ export function toStorageError(cause: unknown): VeristStorageError {
     code?: unknown;
     message?: unknown;
     detail?: unknown;
-    cause?: { code?: unknown; detail?: unknown };
+    hint?: unknown;
+    cause?: { code?: unknown; detail?: unknown; hint?: unknown };
   } | null;
   const sqlstate =
     typeof e?.code === "string"
@@ -73,6 +74,10 @@ export function toStorageError(cause: unknown): VeristStorageError {
         .join("; ");
     }
     if (!message) message = sqlstate ?? "connection error";
+    // The server's hint says what to do, e.g. for verist_counters without
+    // shared_preload_libraries (55000): "Add verist to ...".
+    const hint = e?.hint ?? e?.cause?.hint;
+    if (typeof hint === "string" && hint) message += ` (${hint})`;
     return storageError("connection_error", message);
   }
   const detail = e?.detail ?? e?.cause?.detail;

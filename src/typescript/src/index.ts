@@ -11,8 +11,10 @@ export {
   veristBlocks,
   veristLedger,
   veristRetired,
+  veristWorkflowLimits,
   veristOutboxStats,
   veristActiveBlocks,
   veristRunSummary,
+  veristCounters,
 } from "./schema.js";
 export type * from "./types.js";

@@ -1,5 +1,5 @@
 // Drizzle definitions of the tables and views the verist extension creates
-// (CREATE EXTENSION verist; 0.4.0), for your own queries:
+// (CREATE EXTENSION verist; 0.5.0), for your own queries:
 //
 //   import { veristOutbox } from "@verist/storage-pg-verist/schema";
 //   await db.select().from(veristOutbox).where(eq(veristOutbox.status, "failed"));
@@ -7,7 +7,8 @@
 // The column names and types are the adapter's (@verist/storage-pg), so its
 // queries keep working, plus the columns of verist's audit chain
 // (chainSeq/chainHash, seq/hash), the ledger's head (ledgerSeq/ledgerHash)
-// and verist's own tables: the ledger and the seals of retired runs (0.4.0).  The extension owns these objects: do not
+// and verist's own tables: the ledger and the seals of retired runs (0.4.0),
+// the per-workflow caps of fair leasing (0.5.0).  The extension owns these objects: do not
 // let drizzle-kit create, alter or drop them (leave this file out of
 // drizzle.config's `schema`, or use `tablesFilter: ["!verist_*"]`), and do
 // not write to them except through the store: verist_events refuses UPDATE,
@@ -17,6 +18,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   bigserial,
+  check,
   index,
   integer,
   interval,
@@ -99,11 +101,19 @@ export const veristOutbox = pgTable(
     dispatchedAt: timestamp("dispatched_at", tz),
   },
   (t) => [
+    check(
+      "verist_outbox_status_check",
+      sql`${t.status} = ANY ('{pending,deferred,leased,dispatched,rejected,failed}'::text[])`,
+    ),
     uniqueIndex("verist_outbox_dedupe_idx").on(t.dedupeKey),
     index("verist_outbox_ready_idx")
       .on(t.id)
       .where(sql`${t.status} IN ('pending', 'leased')`),
     index("verist_outbox_run_idx").on(t.workflowId, t.runId, t.stepId),
+    /** 0.5.0: the index the fair lease modes walk, one probe per workflow. */
+    index("verist_outbox_workflow_ready_idx")
+      .on(t.workflowId, t.status, t.id)
+      .where(sql`${t.status} IN ('pending', 'leased')`),
   ],
 );
 
@@ -128,6 +138,7 @@ export const veristBlocks = pgTable(
     resolvedAt: timestamp("resolved_at", tz),
   },
   (t) => [
+    check("verist_blocks_type_check", sql`${t.type} IN ('review', 'suspend')`),
     uniqueIndex("verist_blocks_active_idx")
       .on(t.workflowId, t.runId)
       .where(sql`${t.resolvedAt} IS NULL`),
@@ -166,6 +177,10 @@ export const veristLedger = pgTable(
   },
   (t) => [
     primaryKey({ name: "verist_ledger_pkey", columns: [t.workflowId, t.runId, t.seq] }),
+    check(
+      "verist_ledger_kind_check",
+      sql`${t.kind} = ANY ('{commit,overlay,resolve,adopt}'::text[])`,
+    ),
   ],
 );
 
@@ -189,6 +204,28 @@ export const veristRetired = pgTable(
     hash: text("hash").notNull(),
   },
   (t) => [index("verist_retired_run_idx").on(t.workflowId, t.runId)],
+);
+
+/**
+ * 0.5.0: an operator's cap on each workflow's leased rows, honoured by the
+ * fair lease modes across all dispatchers (0 pauses the workflow; no row, no
+ * cap).  Write it through the store's setWorkflowLimit, or by hand.
+ */
+export const veristWorkflowLimits = pgTable(
+  "verist_workflow_limits",
+  {
+    workflowId: text("workflow_id").notNull(),
+    maxInFlight: integer("max_in_flight").notNull(),
+    updatedAt: timestamp("updated_at", tz).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "verist_workflow_limits_pkey", columns: [t.workflowId] }),
+    check(
+      "verist_workflow_limits_workflow_id_check",
+      sql`${t.workflowId} <> '' AND octet_length(${t.workflowId}) <= 512`,
+    ),
+    check("verist_workflow_limits_max_in_flight_check", sql`${t.maxInFlight} >= 0`),
+  ],
 );
 
 /** 0.3.0 operator view: outbox rows by status (one row). */
@@ -230,4 +267,16 @@ export const veristRunSummary = pgView("verist_run_summary", {
   pendingCommands: bigint("pending_commands", { mode: "number" }),
   deferredCommands: bigint("deferred_commands", { mode: "number" }),
   lastEventAt: timestamp("last_event_at", tz),
+}).existing();
+
+/**
+ * 0.5.0: this database's counters (needs verist in shared_preload_libraries;
+ * without it, selecting from the view raises 55000).  See the store's
+ * readCounters.
+ */
+export const veristCounters = pgView("verist_counters", {
+  counter: text("counter"),
+  reason: text("reason"),
+  value: bigint("value", { mode: "number" }),
+  since: timestamp("since", tz),
 }).existing();

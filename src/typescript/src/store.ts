@@ -20,6 +20,7 @@ import type {
   BrokenRun,
   ChainVerification,
   CommitParams,
+  LeaseOptions,
   OutboxEntry,
   OutboxRecord,
   OutboxStatus,
@@ -32,8 +33,10 @@ import type {
   StorageError,
   StoredEvent,
   SuspendResolution,
+  VeristCounter,
   VeristRunStore,
   VeristStorageError,
+  WorkflowLimit,
 } from "./types.js";
 
 /** What createPgRunStore accepts: the adapter's config ({ db }), or a pool/client itself. */
@@ -64,6 +67,7 @@ const SQL = {
   getBlock: `SELECT ${BLOCK_COLUMNS} FROM verist_get_block($1, $2)`,
   resolveBlock: "SELECT id, type FROM verist_resolve_block($1, $2, $3::jsonb)",
   lease: `SELECT ${ENTRY_COLUMNS} FROM verist_lease_outbox($1, $2, make_interval(secs => $3::float8 / 1000))`,
+  leaseInMode: `SELECT ${ENTRY_COLUMNS} FROM verist_lease_outbox($1, $2, make_interval(secs => $3::float8 / 1000), $4::text)`,
   dispatched: "SELECT verist_mark_dispatched($1::bigint, $2)",
   failed: "SELECT verist_mark_failed($1::bigint, $2, $3)",
   batch: "SELECT id FROM verist_mark_dispatched_batch($1::bigint[], $2) AS id",
@@ -78,6 +82,12 @@ const SQL = {
     "SELECT valid, events_checked, first_broken_seq, reason FROM verist_verify_run($1, $2)",
   verifyAll: "SELECT * FROM verist_verify_all()",
   digest: "SELECT seq, hash FROM verist_run_digest($1, $2)",
+  setLimit:
+    "INSERT INTO verist_workflow_limits (workflow_id, max_in_flight) VALUES ($1, $2)" +
+    " ON CONFLICT (workflow_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, updated_at = now()" +
+    " RETURNING workflow_id, max_in_flight, updated_at",
+  deleteLimit: "DELETE FROM verist_workflow_limits WHERE workflow_id = $1",
+  counters: "SELECT counter, reason, value, since FROM verist_counters",
 } as const;
 
 /** The adapter's default lease. */
@@ -87,6 +97,8 @@ const MAX_INTERVAL_MS = 100 * 360 * 86_400_000;
 /** A lease of 0 ms or less: expired at once, as the adapter's now + 0. */
 const EXPIRED_LEASE_MS = 0.001;
 const INT4_MAX = 2_147_483_647;
+/** verist's bound on ids (octet_length <= 512, as its tables' CHECKs). */
+const MAX_ID_BYTES = 512;
 const OUTBOX_ID = /^\d+$/;
 
 const toDate = (v: unknown): Date =>
@@ -198,6 +210,16 @@ function durationMs(ms: number): number {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Length of a string in UTF-8, as PostgreSQL's octet_length. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0) as number;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
 
 /**
  * Create the store.
@@ -391,7 +413,20 @@ export function createPgRunStore(
       leaseOwner: string,
       limit: number,
       leaseDurationMs: number = DEFAULT_LEASE_MS,
+      options?: LeaseOptions,
     ): Promise<Result<OutboxEntry[], StorageError>> {
+      // Extra: { mode } leases in one of verist 0.5.0's lease modes; verist
+      // checks the mode (VRS01 for an unknown one or null).  Without it, the
+      // three-argument lease, as before 0.5.0.
+      if (options !== undefined && options !== null && !isPlainObject(options)) {
+        return fail(
+          storageError(
+            "serialization_error",
+            `leaseOutbox's options must be an object such as { mode: "per_run" }, not ${String(options)}`,
+          ),
+        );
+      }
+      const inMode = isPlainObject(options) && options.mode !== undefined;
       // The adapter's LIMIT: 0 leases nothing, no limit leases everything.
       if (limit === 0) return ok([]);
       const max =
@@ -403,6 +438,13 @@ export function createPgRunStore(
             "serialization_error",
             `leaseDurationMs must be a finite number of milliseconds, not ${String(leaseDurationMs)}`,
           ),
+        );
+      }
+      if (inMode) {
+        return call(
+          SQL.leaseInMode,
+          () => [leaseOwner, max, durationMs(ms), options!.mode],
+          (rows) => rows.map(entryOf),
         );
       }
       return call(SQL.lease, () => [leaseOwner, max, durationMs(ms)], (rows) =>
@@ -538,6 +580,61 @@ export function createPgRunStore(
           eventsChecked: Number(row.events_checked),
           firstBrokenSeq: intOrNull(row.first_broken_seq),
           reason: row.reason ?? null,
+        })),
+      );
+    },
+
+    async setWorkflowLimit(
+      workflowId: string,
+      maxInFlight: number | null,
+    ): Promise<Result<WorkflowLimit | null, StorageError>> {
+      // The table's CHECKs, answered here as every malformed argument is
+      // (serialization_error), not as the check_violation they would raise.
+      if (
+        typeof workflowId !== "string" ||
+        workflowId === "" ||
+        utf8Length(workflowId) > MAX_ID_BYTES
+      ) {
+        return fail(
+          storageError(
+            "serialization_error",
+            `workflowId must be a non-empty string of at most ${MAX_ID_BYTES} bytes`,
+          ),
+        );
+      }
+      if (maxInFlight === null) {
+        return call(SQL.deleteLimit, () => [workflowId], () => null);
+      }
+      if (
+        typeof maxInFlight !== "number" ||
+        !Number.isInteger(maxInFlight) ||
+        maxInFlight < 0 ||
+        maxInFlight > INT4_MAX
+      ) {
+        return fail(
+          storageError(
+            "serialization_error",
+            `maxInFlight must be an integer from 0 to ${INT4_MAX}, or null to remove the cap, not ${String(maxInFlight)}`,
+          ),
+        );
+      }
+      return call(SQL.setLimit, () => [workflowId, maxInFlight], (rows) => ({
+        workflowId: rows[0].workflow_id,
+        maxInFlight: Number(rows[0].max_in_flight),
+        updatedAt: toDate(rows[0].updated_at),
+      }));
+    },
+
+    async readCounters(): Promise<Result<VeristCounter[], StorageError>> {
+      // Without shared_preload_libraries = 'verist' the view raises 55000:
+      // not verist's own answer, so connection_error (the adapter's
+      // catch-all), its message saying why and what to do.
+      return call(SQL.counters, () => [], (rows) =>
+        rows.map((row) => ({
+          counter: row.counter,
+          reason: row.reason ?? null,
+          value: Number(row.value),
+          since: toDate(row.since),
         })),
       );
     },

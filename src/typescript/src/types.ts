@@ -278,8 +278,64 @@ export interface RunDigest {
   hash: string;
 }
 
+/**
+ * verist 0.5.0's lease modes (verist's README, "Lease modes"): `oldest` is
+ * leaseOutbox's default; `per_run` leases a run's commands one at a time in
+ * commit order; `fair` round-robins over workflows within their caps
+ * (setWorkflowLimit); `fair_per_run` is both.
+ */
+export type LeaseMode = "oldest" | "per_run" | "fair" | "fair_per_run";
+
+/** leaseOutbox's optional fourth argument (an extra; needs verist 0.5.0). */
+export interface LeaseOptions {
+  /** Omitted: verist's three-argument lease (oldest first), as the adapter. */
+  mode?: LeaseMode;
+}
+
+/** A row of verist_workflow_limits, as setWorkflowLimit stored it. */
+export interface WorkflowLimit {
+  workflowId: string;
+  /** The most rows of the workflow leased at once by fair leases (0 pauses it). */
+  maxInFlight: number;
+  updatedAt: Date;
+}
+
+/** A row of the verist_counters view (verist 0.5.0, this database's counters). */
+export interface VeristCounter {
+  /** commits, creates, replays, conflicts, not_found, serialization_errors, leases, rows_leased, dispatched, retried, dead_lettered */
+  counter: string;
+  /** For conflicts: the conflict's reason (run_exists, ...); otherwise null. */
+  reason: string | null;
+  value: number;
+  /** When counting started: the server's start or the last verist_reset_counters(). */
+  since: Date;
+}
+
 /** PgRunStore plus what verist adds. */
 export interface VeristRunStore extends PgRunStore {
+  /**
+   * The adapter's leaseOutbox; with `{ mode }` (extra, verist 0.5.0) it leases
+   * in that lease mode.  An unknown mode is serialization_error.
+   */
+  leaseOutbox(
+    leaseOwner: string,
+    limit: number,
+    leaseDurationMs?: number,
+    options?: LeaseOptions,
+  ): Promise<Result<OutboxEntry[], StorageError>>;
+  /**
+   * Cap the workflow's leased rows under the fair lease modes (0 pauses it);
+   * null removes the cap.  The row as stored, or null when removed.
+   */
+  setWorkflowLimit(
+    workflowId: string,
+    maxInFlight: number | null,
+  ): Promise<Result<WorkflowLimit | null, StorageError>>;
+  /**
+   * This database's counters (verist_counters).  connection_error when the
+   * server does not preload verist (SQLSTATE 55000).
+   */
+  readCounters(): Promise<Result<VeristCounter[], StorageError>>;
   /** computed || overlay of the run; not_found when it does not exist. */
   getEffectiveState<T = unknown>(
     workflowId: string,

@@ -65,7 +65,10 @@ function everyCall(store, ids) {
     setOverlay: () => store.setOverlay(ids.workflowId, ids.runId, { b: 2 }),
     getBlock: () => store.getBlock(ids.workflowId, ids.runId),
     resolveBlock: () => store.resolveBlock(ids.workflowId, ids.runId, { approved: true }),
-    leaseOutbox: () => store.leaseOutbox('o', 10),
+    leaseOutbox: async () => {
+      expectErr(await store.leaseOutbox('o', 10, 30_000, { mode: 'per_run' }), 'connection_error');
+      return store.leaseOutbox('o', 10);
+    },
     markDispatched: () => store.markDispatched('1', 'o'),
     markFailed: () => store.markFailed('1', 'o', 'e'),
     getEffectiveState: () => store.getEffectiveState(ids.workflowId, ids.runId),
@@ -77,6 +80,8 @@ function everyCall(store, ids) {
     verifyRun: () => store.verifyRun(ids.workflowId, ids.runId),
     verifyAll: () => store.verifyAll(),
     runDigest: () => store.runDigest(ids.workflowId, ids.runId),
+    setWorkflowLimit: () => store.setWorkflowLimit(ids.workflowId, 5),
+    readCounters: () => store.readCounters(),
   };
 }
 

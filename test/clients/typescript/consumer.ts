@@ -13,6 +13,9 @@ import {
   veristEvents,
   type Block,
   type CommitParams,
+  type LeaseMode,
+  type VeristCounter,
+  type WorkflowLimit,
   type OutboxEntry,
   type PgRunStore,
   type Result,
@@ -127,6 +130,30 @@ export async function usage(): Promise<void> {
   const digest = await mine.runDigest("wf", "run");
   if (digest.ok) { const h: string = digest.value.hash; void h; }
   void ids;
+
+  // 0.5.0 extras: lease modes, caps, counters
+  const mode: LeaseMode = "per_run";
+  const inMode = await mine.leaseOutbox("owner", 10, 30_000, { mode });
+  if (inMode.ok) { const e: OutboxEntry | undefined = inMode.value[0]; void e; }
+  await mine.leaseOutbox("owner", 10, undefined, { mode: "fair_per_run" });
+  // @ts-expect-error not a lease mode
+  await mine.leaseOutbox("owner", 10, 30_000, { mode: "round_robin" });
+  // @ts-expect-error the mode goes in an options object
+  await mine.leaseOutbox("owner", 10, 30_000, "per_run");
+  // the adapter's interface has no options: a store typed as the adapter's cannot pass them
+  // @ts-expect-error Expected 2-3 arguments
+  await store.leaseOutbox("owner", 10, 30_000, { mode: "per_run" });
+  const cap = await mine.setWorkflowLimit("wf", 20);
+  if (cap.ok && cap.value) { const l: WorkflowLimit = cap.value; const n: number = l.maxInFlight; const d: Date = l.updatedAt; void n; void d; }
+  const removed: Result<WorkflowLimit | null, StorageError> = await mine.setWorkflowLimit("wf", null);
+  void removed;
+  // @ts-expect-error a cap is a number or null
+  await mine.setWorkflowLimit("wf", "20");
+  const counted = await mine.readCounters();
+  if (counted.ok) {
+    const c: VeristCounter | undefined = counted.value[0];
+    if (c) { const v: number = c.value; const r: string | null = c.reason; const since: Date = c.since; void v; void r; void since; }
+  }
 
   // the drizzle tables, for users' own queries
   const rows = await db.select().from(veristOutbox).where(eq(veristOutbox.status, "failed"));

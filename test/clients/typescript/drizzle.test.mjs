@@ -16,7 +16,7 @@ import { ensureExtension, expectErr, expectOk, newPool, newWorkflow } from './he
 let pool;
 let db;
 let store;
-let exact;   // the database runs 0.4.0, whose tables the definitions describe
+let exact;   // the database runs 0.5.0, whose tables the definitions describe
 
 before(async () => {
   pool = newPool();
@@ -24,13 +24,13 @@ before(async () => {
   db = drizzle(pool);
   store = createPgRunStore({ db });
   const { rows } = await pool.query("SELECT extversion FROM pg_extension WHERE extname = 'verist'");
-  exact = rows[0].extversion === '0.4.0';
+  exact = rows[0].extversion === '0.5.0';
   const [major, minor] = rows[0].extversion.split('.').map(Number);
-  assert.ok(major > 0 || minor >= 4, `extension version ${rows[0].extversion} is at least 0.4.0`);
+  assert.ok(major > 0 || minor >= 5, `extension version ${rows[0].extversion} is at least 0.5.0`);
 });
 
 /**
- * The definitions describe 0.4.0.  On 0.4.0 they must be exactly the
+ * The definitions describe 0.5.0.  On 0.5.0 they must be exactly the
  * database's; a later version may add columns and indexes (upgrades only
  * add), so there they must be all there, in the same order.
  */
@@ -50,11 +50,13 @@ const TABLES = {
   verist_blocks: 'veristBlocks',
   verist_ledger: 'veristLedger',
   verist_retired: 'veristRetired',
+  verist_workflow_limits: 'veristWorkflowLimits',
 };
 const VIEWS = {
   verist_outbox_stats: 'veristOutboxStats',
   verist_active_blocks: 'veristActiveBlocks',
   verist_run_summary: 'veristRunSummary',
+  verist_counters: 'veristCounters',
 };
 
 // The columns of @verist/storage-pg's drizzle schema (property → SQL name,
@@ -92,7 +94,22 @@ test('schema: the table and view definitions are exported from the root and from
   }
 });
 
-test('schema: every table definition has exactly the extension\'s columns (name, type, NOT NULL) in order (0.4.0; later versions may add)', async () => {
+/** The extension's own tables or views (relkind 'r' or 'v'), by name. */
+async function extensionRelations(relkind) {
+  const r = await pool.query(
+    `SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+     JOIN pg_extension e ON e.oid = d.refobjid
+     WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND e.extname = 'verist' AND c.relkind = $1
+     ORDER BY 1`, [relkind]);
+  return r.rows.map((x) => x.relname);
+}
+
+test('schema: there is a definition of every table and view the extension creates (0.5.0; later versions may add)', async () => {
+  assertDescribes(Object.keys(TABLES).sort(), await extensionRelations('r'), 'tables');
+  assertDescribes(Object.keys(VIEWS).sort(), await extensionRelations('v'), 'views');
+});
+
+test('schema: every table definition has exactly the extension\'s columns (name, type, NOT NULL) in order (0.5.0; later versions may add)', async () => {
   for (const [name, exp] of Object.entries(TABLES)) {
     const cfg = getTableConfig(schema[exp]);
     assert.equal(cfg.name, name);
@@ -120,6 +137,29 @@ test('schema: every table definition names the extension\'s indexes (unique, par
     if (cfg.primaryKeys.length) assert.equal(myPk, pk.relname);
     else assert.equal(`${name}_pkey`, pk.relname);
   }
+});
+
+test('schema: every table definition names the extension\'s CHECK constraints; the defaults are the database\'s', async () => {
+  for (const [name, exp] of Object.entries(TABLES)) {
+    const cfg = getTableConfig(schema[exp]);
+    const mine = cfg.checks.map((c) => c.name).sort();
+    const r = await pool.query(
+      `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY 1`, [name]);
+    assertDescribes(mine, r.rows.map((x) => x.conname), `${name} checks`);
+  }
+  // the new table's default and checks at work: updated_at defaults to now(),
+  // a negative cap and an empty workflow id are refused by the table
+  const w = newWorkflow();
+  const { rows: [row] } = await pool.query(
+    'INSERT INTO verist_workflow_limits (workflow_id, max_in_flight) VALUES ($1, 3) RETURNING updated_at, now() AS now', [w]);
+  assert.equal(row.updated_at.getTime(), row.now.getTime());
+  await pool.query('DELETE FROM verist_workflow_limits WHERE workflow_id = $1', [w]);
+  for (const [id, n, conname] of [[w, -1, 'verist_workflow_limits_max_in_flight_check'], ['', 1, 'verist_workflow_limits_workflow_id_check']]) {
+    await assert.rejects(pool.query('INSERT INTO verist_workflow_limits (workflow_id, max_in_flight) VALUES ($1, $2)', [id, n]),
+      (err) => err.code === '23514' && err.constraint === conname);
+  }
+  const limits = getTableConfig(schema.veristWorkflowLimits);
+  assert.ok(limits.columns.find((c) => c.name === 'updated_at').hasDefault, 'updated_at has a default');
 });
 
 test('schema: the view definitions have exactly the columns of the extension\'s operator views and can be queried', async () => {

@@ -1,10 +1,14 @@
 // The outbox: leaseOutbox, markDispatched, markFailed (the adapter's
 // PgRunStore), and verist's extras markDispatchedBatch, markRetry, requeue,
-// purgeOutbox.  Each lease test first takes every leasable row out of the way
-// (test files run one at a time), so it sees only its own rows.
+// purgeOutbox, and 0.5.0's lease modes (leaseOutbox's { mode }),
+// setWorkflowLimit and readCounters.  Each lease test first takes every
+// leasable row out of the way (test files run one at a time), so it sees only
+// its own rows.  The suite's cluster preloads verist (shared_preload_libraries),
+// so the counters are live.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { createPgRunStore } from '@verist/storage-pg-verist';
 import {
@@ -313,4 +317,184 @@ test('purgeOutbox (extra): deletes finished (dispatched) rows older than the age
   assert.equal(await outboxRow(p.outboxIds[0]), undefined);
   assert.equal((await outboxRow(p.outboxIds[1])).status, 'pending');
   expectErr(await store.purgeOutbox(-1), 'serialization_error');
+});
+
+// ---------------------------------------------------------------- 0.5.0: lease modes, caps, counters
+
+/** A run of workflowId whose first step emitted n pending commands; their ids in order. */
+async function runWith(workflowId, runId, n) {
+  const ids = { workflowId, runId };
+  const commands = Array.from({ length: n }, (_, i) => ({ type: 'emit', topic: `${runId}.${i}`, payload: { i } }));
+  expectOk(await store.commit({ ...ids, stepId: 'produce', expectedVersion: 0, output: {}, commands }));
+  return (await rows(pool, 'verist_outbox', ids)).map((r) => String(r.id));
+}
+
+const sorted = (ids) => [...ids].sort((a, b) => Number(a) - Number(b));
+
+test('leaseOutbox { mode: "per_run" } (extra): one command per run in flight, each run\'s in commit order; other runs not held up', async () => {
+  const w = newWorkflow();
+  const a = await runWith(w, 'a', 3);
+  const b = await runWith(w, 'b', 2);
+  const o = owner();
+  // one per run, each run's first
+  let leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'per_run' }));
+  assert.deepEqual(Object.keys(leased[0]), ENTRY_KEYS);
+  assert.deepEqual(sorted(leased.map((e) => e.id)), [a[0], b[0]]);
+  // nothing more while both runs have one in flight (another dispatcher either)
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'per_run' })), []);
+  // a's first done: a's second, and only it
+  expectOk(await store.markDispatched(a[0], o));
+  leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'per_run' }));
+  assert.deepEqual(leased.map((e) => e.id), [a[1]]);
+  // a retry keeps the run's turn: a[1] waits for its backoff, a[2] is not leased meanwhile
+  expectOk(await store.markRetry(a[1], o, 'timeout', { maxAttempts: 5, baseDelayMs: 60_000 }));
+  expectOk(await store.markDispatched(b[0], o));
+  leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'per_run' }));
+  assert.deepEqual(leased.map((e) => e.id), [b[1]]);
+  await pool.query("UPDATE verist_outbox SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [a[1]]);
+  leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'per_run' }));
+  assert.deepEqual(leased.map((e) => e.id), [a[1]], 'the retried command goes first, then a[2]');
+  expectOk(await store.markDispatched(a[1], o));
+  leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'per_run' }));
+  assert.deepEqual(leased.map((e) => e.id), [a[2]]);
+});
+
+test('leaseOutbox { mode } (extra): "oldest" and no mode lease as the adapter (every leasable row, oldest first)', async () => {
+  const w = newWorkflow();
+  const a = await runWith(w, 'a', 2);
+  const b = await runWith(w, 'b', 2);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 3, 30_000, { mode: 'oldest' })).map((e) => e.id), [...a, b[0]]);
+  assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10, undefined, {})).map((e) => e.id), [b[1]]);
+});
+
+test('leaseOutbox { mode } (extra): an unknown or null mode is serialization_error (VRS01), options not an object too; nothing leased', async () => {
+  const p = await pending(2);
+  const e = expectErr(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'round_robin' }), 'serialization_error');
+  assert.match(e.message, /lease_mode/);
+  expectErr(await store.leaseOutbox(owner(), 10, 30_000, { mode: null }), 'serialization_error');
+  expectErr(await store.leaseOutbox(owner(), 10, 30_000, 'per_run'), 'serialization_error');
+  for (const id of p.outboxIds) assert.equal((await outboxRow(id)).status, 'pending');
+});
+
+test('setWorkflowLimit (extra): caps a workflow\'s leased rows under "fair" leasing; 0 pauses it; null removes the cap', async () => {
+  const big = newWorkflow('big');
+  const small = newWorkflow('small');
+  const bigIds = await runWith(big, 'r', 5);
+  const smallIds = await runWith(small, 'r', 2);
+  try {
+    const set = expectOk(await store.setWorkflowLimit(big, 2));
+    assert.deepEqual(Object.keys(set), ['workflowId', 'maxInFlight', 'updatedAt']);
+    assert.equal(set.workflowId, big);
+    assert.equal(set.maxInFlight, 2);
+    assertDate(set.updatedAt, 'updatedAt');
+    const { rows: [row] } = await pool.query('SELECT max_in_flight FROM verist_workflow_limits WHERE workflow_id = $1', [big]);
+    assert.equal(row.max_in_flight, 2);
+    // fair: big at most 2 (its oldest), small all of its own
+    const o = owner();
+    let leased = expectOk(await store.leaseOutbox(o, 10, 30_000, { mode: 'fair' }));
+    assert.deepEqual(sorted(leased.map((e) => e.id)), sorted([...bigIds.slice(0, 2), ...smallIds]));
+    // the cap counts every dispatcher's leases: another one gets nothing of big
+    assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'fair' })), []);
+    expectOk(await store.markDispatched(bigIds[0], o));
+    leased = expectOk(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'fair' }));
+    assert.deepEqual(leased.map((e) => e.id), [bigIds[2]], 'one slot free: one more row');
+    // raise it (upsert: same row, new cap, later updatedAt) ...
+    const raised = expectOk(await store.setWorkflowLimit(big, 3));
+    assert.equal(raised.maxInFlight, 3);
+    assert.ok(raised.updatedAt >= set.updatedAt);
+    assert.equal((await pool.query('SELECT count(*)::int AS n FROM verist_workflow_limits WHERE workflow_id = $1', [big])).rows[0].n, 1);
+    // ... pause it: 0 leases nothing, though rows wait and slots are free
+    expectOk(await store.markDispatched(bigIds[1], o));
+    expectOk(await store.setWorkflowLimit(big, 0));
+    assert.deepEqual(expectOk(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'fair' })), []);
+    // null: the row is gone, big is uncapped
+    assert.equal(expectOk(await store.setWorkflowLimit(big, null)), null);
+    assert.equal((await pool.query('SELECT 1 FROM verist_workflow_limits WHERE workflow_id = $1', [big])).rowCount, 0);
+    leased = expectOk(await store.leaseOutbox(owner(), 10, 30_000, { mode: 'fair' }));
+    assert.deepEqual(leased.map((e) => e.id), bigIds.slice(3));
+    assert.equal(expectOk(await store.setWorkflowLimit(big, null)), null, 'removing no cap is ok');
+  } finally {
+    await pool.query('DELETE FROM verist_workflow_limits WHERE workflow_id = ANY($1)', [[big, small]]);
+  }
+});
+
+test('setWorkflowLimit (extra): a bad workflow id or cap is serialization_error, nothing written', async () => {
+  const w = newWorkflow();
+  for (const [id, n] of [['', 1], ['x'.repeat(513), 1], ['é'.repeat(257), 1], [42, 1], [w, -1], [w, 1.5], [w, Number.NaN], [w, 2 ** 31], [w, undefined], [w, '3'], ['', null]]) {
+    expectErr(await store.setWorkflowLimit(id, n), 'serialization_error');
+  }
+  assert.equal((await pool.query('SELECT 1 FROM verist_workflow_limits WHERE workflow_id = $1', [w])).rowCount, 0);
+  expectOk(await store.setWorkflowLimit('x'.repeat(512), 1));
+  expectOk(await store.setWorkflowLimit('x'.repeat(512), null));
+});
+
+test('leaseOutbox { mode: "fair" } (extra): refused under REPEATABLE READ while a cap exists (25000, not verist\'s own: connection_error)', async () => {
+  const w = newWorkflow();
+  await runWith(w, 'r', 1);
+  const client = new pg.Client();
+  await client.connect();
+  try {
+    expectOk(await store.setWorkflowLimit(w, 5));
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    const s = createPgRunStore({ db: client });
+    const e = expectErr(await s.leaseOutbox(owner(), 10, 30_000, { mode: 'fair' }), 'connection_error');
+    assert.match(e.message, /isolation|READ COMMITTED|snapshot/i);
+    // the savepoint kept the caller's transaction usable; per_run runs at any level
+    assert.equal(expectOk(await s.leaseOutbox(owner(), 10, 30_000, { mode: 'per_run' })).length, 1);
+    await client.query('ROLLBACK');
+  } finally {
+    await client.end();
+    expectOk(await store.setWorkflowLimit(w, null));
+  }
+});
+
+/** This database's counters as a map "counter" or "counter/reason" -> value. */
+async function counters() {
+  const list = expectOk(await store.readCounters());
+  return Object.fromEntries(list.map((c) => [c.reason ? `${c.counter}/${c.reason}` : c.counter, c.value]));
+}
+
+test('readCounters (extra): the verist_counters rows, shaped; a create, a commit, a conflict and a lease move exactly their counters', async () => {
+  const { rows: [{ shared_preload_libraries: spl }] } = await pool.query('SHOW shared_preload_libraries');
+  assert.match(spl, /verist/, 'the suite\'s cluster preloads verist');
+  const list = expectOk(await store.readCounters());
+  assert.ok(list.length >= 17, `${list.length} rows`);
+  for (const c of list) {
+    assert.deepEqual(Object.keys(c), ['counter', 'reason', 'value', 'since']);
+    assert.equal(typeof c.counter, 'string');
+    assert.ok(c.reason === null || typeof c.reason === 'string');
+    assert.equal(typeof c.value, 'number');
+    assertDate(c.since, 'since');
+  }
+  assert.deepEqual(list.filter((c) => c.counter === 'conflicts').map((c) => c.reason).sort(),
+    ['active_block', 'command_exists', 'lease_mismatch', 'not_failed', 'run_active', 'run_exists', 'version_mismatch']);
+  assert.equal(list.find((c) => c.counter === 'commits').reason, null);
+
+  const before = await counters();
+  const ids = { workflowId: newWorkflow(), runId: 'r' };
+  expectOk(await store.commit({ ...ids, stepId: 'a', expectedVersion: 0, output: {}, commands: [{ type: 'emit', topic: 't', payload: 1 }] }));
+  expectOk(await store.commit({ ...ids, stepId: 'b', expectedVersion: 1, output: {} }));
+  expectErr(await store.commit({ ...ids, stepId: 'c', expectedVersion: 1, output: {} }), 'conflict', 'version_mismatch');
+  const leased = expectOk(await store.leaseOutbox(owner(), 10));
+  assert.equal(leased.length, 1);
+  const after = await counters();
+  const moved = Object.fromEntries(Object.keys(after).filter((k) => after[k] !== before[k]).map((k) => [k, after[k] - before[k]]));
+  assert.deepEqual(moved, { creates: 1, commits: 1, 'conflicts/version_mismatch': 1, leases: 1, rows_leased: 1 });
+});
+
+test('readCounters (extra): without verist preloaded the view raises 55000 — connection_error (not verist\'s own SQLSTATE), with the server\'s hint', async () => {
+  // A client that answers the counters query as an unpreloaded server does
+  // (the same SQLSTATE, message and hint, raised by this server), and passes
+  // everything else through.
+  const fake = {
+    query: (text, values) => (text.includes('verist_counters')
+      ? pool.query(`DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = 'verist''s counters are not available',
+          HINT = 'Add verist to shared_preload_libraries and restart the server.'; END $$`)
+      : pool.query(text, values)),
+  };
+  const s = createPgRunStore(fake);
+  const e = expectErr(await s.readCounters(), 'connection_error');
+  assert.match(e.message, /counters are not available/);
+  assert.match(e.message, /shared_preload_libraries/);
+  expectOk(await s.setWorkflowLimit(newWorkflow(), null));
 });

@@ -51,7 +51,8 @@ test('factory: the root export has the adapter names (createPgRunStore, four tab
   assert.equal(typeof pkg.createPgRunStore, 'function');
   const methods = ['load', 'commit', 'setOverlay', 'getBlock', 'resolveBlock', 'leaseOutbox',
     'markDispatched', 'markFailed', 'getEffectiveState', 'markDispatchedBatch', 'markRetry',
-    'requeue', 'purgeOutbox', 'readEvents', 'verifyRun', 'verifyAll', 'runDigest'];
+    'requeue', 'purgeOutbox', 'readEvents', 'verifyRun', 'verifyAll', 'runDigest',
+    'setWorkflowLimit', 'readCounters'];
   assert.deepEqual(Object.keys(store).sort(), [...methods].sort());
   for (const m of methods) assert.equal(typeof store[m], 'function', m);
 });
