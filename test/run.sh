@@ -24,7 +24,7 @@ for arg in "$@"; do
     esac
 done
 if ((${#names[@]} == 0)); then
-    names=(lint regress audit ledger dispatch clients_node clients_python clients_ts stress
+    names=(lint regress audit ledger dispatch tenants clients_node clients_python clients_ts stress
            crash attack standby scaleout failover fuzz sanitize assert)
 fi
 
