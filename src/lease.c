@@ -117,9 +117,10 @@ static VeristQuery lease_per_run = {
  * what its cap leaves.  Each offers its oldest rows up to twice max_entries
  * (pending and expired-leased ranges of the index, merged), ranked; rows are
  * claimed by rank, so the first row of every workflow comes before the second
- * of any.  The ranked ids travel as one array, which the claim reads through
- * the primary key (a join with the offer would be planned blind, as a scan
- * of the whole outbox).  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
+ * of any.  The best 2 * max_entries of the offer travel as one array in rank
+ * order, which the claim unnests and reads through the primary key (a join
+ * with the offer itself would be planned blind, as a scan of the whole
+ * outbox).  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
  * claim the next rows instead of skipping the same ones; the cap bounds the
  * offer, so it is never exceeded.
  */
@@ -168,11 +169,14 @@ static VeristQuery lease_fair = {
 	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	"), ranked AS ("
-	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id) AS ids"
+	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id"
+	"               LIMIT $2 OPERATOR(pg_catalog.*) 2) AS ids"
 	"), claimed AS ("
-	"  SELECT o.id FROM ranked, @extschema@.verist_outbox AS o"
-	"  WHERE o.id OPERATOR(pg_catalog.=) ANY (ranked.ids) AND" LEASABLE("o")
-	"  ORDER BY pg_catalog.array_position(ranked.ids, o.id) LIMIT $2"
+	"  SELECT o.id FROM ranked,"
+	"    pg_catalog.unnest(ranked.ids) WITH ORDINALITY AS r(id, pos)"
+	"    JOIN @extschema@.verist_outbox AS o ON o.id OPERATOR(pg_catalog.=) r.id"
+	"  WHERE" LEASABLE("o")
+	"  ORDER BY r.pos LIMIT $2"
 	"  FOR UPDATE OF o SKIP LOCKED"
 	")" LEASE_CLAIMED,
 	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
