@@ -113,16 +113,19 @@ static VeristQuery lease_per_run = {
  * by skipping through verist_outbox_workflow_ready_idx (one probe per
  * workflow, however many rows each has; ordering by its first two columns
  * keeps the planner on it rather than on verist_outbox_run_idx, which also
- * holds every finished row).  Each gets room: max_entries, or
- * what its cap leaves.  Each offers its oldest rows up to twice max_entries
- * (pending and expired-leased ranges of the index, merged), ranked; rows are
- * claimed by rank, so the first row of every workflow comes before the second
- * of any.  The best 2 * max_entries of the offer travel as one array in rank
- * order, which the claim unnests and reads through the primary key (a join
- * with the offer itself would be planned blind, as a scan of the whole
- * outbox).  With $4 (fair_per_run) a row must also be its run's turn.  Offering more than one call can take lets a concurrent dispatcher
- * claim the next rows instead of skipping the same ones; the cap bounds the
- * offer, so it is never exceeded.
+ * holds every finished row).  Each workflow offers its oldest leasable rows
+ * (the pending and the expired-leased ranges of that index, merged; with $4,
+ * fair_per_run, only rows whose run's turn it is), at most what its cap
+ * leaves; the offer is ranked, so the first row of every workflow comes
+ * before the second of any.  The best 4 * max_entries of it travel as one
+ * array in rank order, which the claim unnests and reads through the primary
+ * key (a join with the offer itself would be planned blind, as a scan of the
+ * whole outbox), locking in rank order and skipping what others hold.
+ *
+ * Why four times what one call takes: dispatchers leasing at the same moment
+ * compute the same offer, and each skips the rows the others have locked;
+ * up to four of them still find a full batch each.  The cap bounds the offer,
+ * so it is never exceeded.
  */
 static VeristQuery lease_fair = {
 	"WITH RECURSIVE workflows AS ("
@@ -137,8 +140,8 @@ static VeristQuery lease_fair = {
 	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
 	"), room AS ("
 	"  SELECT w.workflow_id,"
-	"   CASE WHEN l.max_in_flight IS NULL THEN $2 OPERATOR(pg_catalog.*) 2"
-	"   ELSE GREATEST(0, LEAST($2 OPERATOR(pg_catalog.*) 2, l.max_in_flight OPERATOR(pg_catalog.-)"
+	"   CASE WHEN l.max_in_flight IS NULL THEN $2 OPERATOR(pg_catalog.*) 4"
+	"   ELSE GREATEST(0, LEAST($2 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)"
 	"     (SELECT pg_catalog.count(*) FROM @extschema@.verist_outbox AS f"
 	"      WHERE f.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
 	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
@@ -170,7 +173,7 @@ static VeristQuery lease_fair = {
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	"), ranked AS ("
 	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id"
-	"               LIMIT $2 OPERATOR(pg_catalog.*) 2) AS ids"
+	"               LIMIT $2 OPERATOR(pg_catalog.*) 4) AS ids"
 	"), claimed AS ("
 	"  SELECT o.id FROM ranked,"
 	"    pg_catalog.unnest(ranked.ids) WITH ORDINALITY AS r(id, pos)"
