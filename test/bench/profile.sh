@@ -5,6 +5,8 @@
 # loading and the first (planning) calls cancel out.
 #
 #   bash test/bench/profile.sh [OUTDIR]      (default test/bench/out/profile)
+#   PROFILE_COUNTERS=1 bash test/bench/profile.sh   only verist.counters on vs off, and the
+#                                                    outbox's 0.5.0 index priced (0.5.0)
 #
 # Writes OUTDIR/instructions.txt (instructions per commit per variant, simple
 # and prepared protocol) and OUTDIR/top_verist_*.txt (callgrind_annotate of
@@ -57,6 +59,51 @@ cp -a "$root/data" "$root/clean"
 instr() {  # total instructions of one callgrind run
     awk '/^summary:/ {print $2}' "$1"
 }
+
+# PROFILE_COUNTERS=1 (0.5.0): only the price of the counters -- verist's
+# commit, create and update, prepared, with verist preloaded and
+# verist.counters on vs off -- into OUTDIR/counters.txt.  Instructions, not
+# time: the difference is far below what commits/s can resolve.
+if [ "${PROFILE_COUNTERS:-0}" = 1 ]; then
+    printf '%-7s %-9s %14s %14s %10s\n' path config instr/commit delta "" > "$out/counters.txt"
+    for p in create update; do
+        declare -A per=()
+        for c in off on; do
+            declare -A tot=()
+            for n in $N1 $N2; do
+                rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+                f="$root/cg.counters-$c-$p-$n"
+                as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=$c postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log" || {
+                    tail -20 "$root/vg.log"; exit 1; }
+                if grep -q ERROR "$root/single.log"; then
+                    echo "profile: counters $c $p failed:"; grep -m3 ERROR "$root/single.log"; exit 1
+                fi
+                tot[$n]=$(instr "$f")
+            done
+            per[$c]=$(( (tot[$N2] - tot[$N1]) / (N2 - N1) ))
+        done
+        # and the price of 0.5.0's verist_outbox_workflow_ready_idx: the same, counters
+        # off, with that index dropped (the outbox as 0.4.0 indexed it)
+        declare -A tot=()
+        for n in $N1 $N2; do
+            rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+            as_pg "echo 'DROP INDEX verist_outbox_workflow_ready_idx' | $PGBIN/postgres --single -D $root/data postgres" >/dev/null 2>&1
+            f="$root/cg.noidx-$p-$n"
+            as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=off postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log"
+            grep -q ERROR "$root/single.log" && { echo "profile: no-index $p failed"; exit 1; }
+            tot[$n]=$(instr "$f")
+        done
+        noidx=$(( (tot[$N2] - tot[$N1]) / (N2 - N1) ))
+        d=$(( per[off] - noidx ))
+        printf '%-7s %-9s %14d %14s %9s\n' "$p" "no-widx" "$noidx" "" "" | tee -a "$out/counters.txt"
+        printf '%-7s %-9s %14d %14d %9.3f%%   (the workflow index, vs no-widx)\n' "$p" "off" "${per[off]}" "$d" \
+            "$(echo "scale=6; 100 * $d / $noidx" | bc)" | tee -a "$out/counters.txt"
+        d=$(( per[on] - per[off] ))
+        printf '%-7s %-9s %14d %14d %9.3f%%\n' "$p" "on" "${per[on]}" "$d" \
+            "$(echo "scale=6; 100 * $d / ${per[off]}" | bc)" | tee -a "$out/counters.txt"
+    done
+    exit 0
+fi
 
 printf '%-13s %-7s %-9s %12s\n' variant path protocol instr/commit > "$out/instructions.txt"
 for v in verist client floor; do
