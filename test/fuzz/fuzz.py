@@ -87,12 +87,14 @@ from jsgen import Gen, Num, Obj, Raw, has_non_finite, js_stringify_canonical, js
 VERIST_CODES = {"VRC01", "VRC02", "VRC03", "VRC04", "VRC05", "VRC06", "VRC07", "VRN01", "VRS01", "VRA01",
                 "VRR01"}
 # Standard SQLSTATEs a verist function itself may raise, documented in README.
-OWN_STANDARD_CODES = {"verist_commit_advance": {"22003"}, "verist_ledger_extend": {"22003"}}
+OWN_STANDARD_CODES = {"verist_commit_advance": {"22003"}, "verist_ledger_extend": {"22003"},
+                      # 0.5.0: counters without shared_preload_libraries (the fuzz cluster's case)
+                      "verist_stat_counters": {"55000"}, "verist_reset_counters": {"55000"}}
 STACK_DEPTH = "54001"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 # How often each function is called (commit carries most of the shapes).
-# Every SQL function of verist 0.4.0 is here; the procedure
+# Every SQL function of verist 0.5.0 is here; the procedure
 # verist_purge_outbox_all is plpgsql around verist_purge_outbox and commits,
 # which a call inside the batch's subtransactions cannot.
 WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
@@ -109,7 +111,10 @@ WEIGHTS = {"verist_commit": 30, "verist_load": 4, "verist_effective_state": 4,
            "verist_commit_advance": 2, "verist_ledger_extend": 2, "verist_ledger_genesis": 2,
            "verist_ledger_entry_hash": 4, "verist_state_at": 4, "verist_state_as_of": 2,
            "verist_step_input": 2,
-           "verist_run_history": 2, "verist_export_run": 2, "verist_retire_run": 1}
+           "verist_run_history": 2, "verist_export_run": 2, "verist_retire_run": 1,
+           # 0.5.0: lease modes (in verist_lease_outbox's cases), counters, latency, metrics
+           "verist_stat_counters": 1, "verist_reset_counters": 1, "verist_dispatch_latency": 2,
+           "verist_metrics": 1}
 FUNCTIONS = list(WEIGHTS)
 
 # Ids are index keys; longer ones are refused as bad input (validate.c).
@@ -881,14 +886,47 @@ class CaseGen:
         n = rng.choice([1, 1, 2, 3, 5, 10, 50])
         a_n = self.int_arg(n, "max_entries", bad, lo=1)
         limit = n if a_n == str(n) else None
-        if rng.random() < 0.3:
+        r = rng.random()
+        if r < 0.25:
             args = "%s, %s" % (owner, a_n)
-        else:
+        elif r < 0.6:
             args = "%s, %s, %s" % (owner, a_n, self.interval_arg("lease_duration", bad))
+        else:       # 0.5.0: a lease mode
+            args = "%s, %s, %s, %s" % (owner, a_n, self.interval_arg("lease_duration", bad),
+                                       self.mode_arg(bad))
         sql = ("SELECT count(*) || ':' || left(coalesce(string_agg(x::text, ','), ''), 300)"
                " FROM public.verist_lease_outbox(%s) AS x" % args)
         return Case("verist_lease_outbox", sql, "; ".join(bad) or None,
                     check=("shape", "rows", limit) if limit else None)
+
+    MODES = ["oldest", "per_run", "fair", "fair_per_run"]
+
+    def mode_arg(self, bad):
+        """verist_lease_outbox's lease_mode (0.5.0): a mode, or NULL or a near miss (bad)."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.05:
+            bad.append("lease_mode is NULL")
+            return "NULL::text"
+        if r < 0.15:
+            v = rng.choice(["", "FAIR", "fifo", "per run", "oldest ", "per_run_fair", "\u00e9",
+                            "fair" * 200, "'; DROP TABLE verist_outbox; --"])
+            bad.append("lease_mode %r" % v[:20])
+            return lit(v)
+        return lit(rng.choice(self.MODES))
+
+    def gen_window(self, fn):
+        """verist_dispatch_latency / verist_metrics (0.5.0): an optional window."""
+        bad = []
+        args = ""
+        if self.rng.random() < 0.7:
+            args = self.interval_arg("recent", bad, rule="nonnegative",
+                                     usual=("5 minutes", "1 hour", "0"))
+        if fn == "verist_metrics":
+            sql = "SELECT length(public.verist_metrics(%s))::text" % args
+        else:
+            sql = "SELECT x::text FROM public.verist_dispatch_latency(%s) AS x" % args
+        return Case(fn, sql, "; ".join(bad) or None)
 
     def outbox_target(self, status="leased"):
         """(id, owner) of an outbox row, usually one with the given status."""
@@ -1306,6 +1344,12 @@ class CaseGen:
             return self.gen_mark_retry()
         if fn == "verist_requeue":
             return self.gen_requeue()
+        if fn in ("verist_dispatch_latency", "verist_metrics"):
+            return self.gen_window(fn)
+        if fn == "verist_stat_counters":
+            return Case(fn, "SELECT count(*)::text FROM public.verist_stat_counters()")
+        if fn == "verist_reset_counters":
+            return Case(fn, "SELECT public.verist_reset_counters()::text")
         return self.gen_purge()
 
 
@@ -1725,10 +1769,17 @@ class Fuzzer:
                  " checked, %d mismatches)" % (sum(self.oracle_checked[k] for k in
                                                    ("canon", "dedupe", "hash")),
                                                len(f["canon"])))]
-        # verist_verify_all takes no argument: nothing can make it fail
-        missing = [fn for fn in FUNCTIONS if self.by_fn[fn]["00000"] == 0
+        # Functions without arguments: nothing can make them fail.  The
+        # counters succeed only where the server preloads verist (0.5.0); where
+        # it does not, 55000 is all they can answer.
+        argless = ("verist_verify_all", "verist_stat_counters", "verist_reset_counters")
+        preloaded = "verist" in self.conn.execute(
+            "SHOW shared_preload_libraries").fetchone()[0]
+        missing = [fn for fn in FUNCTIONS
+                   if (self.by_fn[fn]["00000"] == 0
+                       and (preloaded or fn not in ("verist_stat_counters", "verist_reset_counters")))
                    or (sum(self.by_fn[fn].values()) == self.by_fn[fn]["00000"]
-                       and fn != "verist_verify_all")]
+                       and fn not in argless)]
         out.append(("coverage", not missing, "coverage: every function both succeeded and failed%s"
                     % (" (not: %s)" % ", ".join(missing) if missing else "")))
         return out
