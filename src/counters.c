@@ -132,6 +132,15 @@ VeristCountersInit(void)
 	shmem_startup_hook = CountersShmemStartup;
 }
 
+/* Zero a slot's counters and say when (a reset, or a slot taken over). */
+static void
+ZeroSlot(VeristDatabaseCounters *db, TimestampTz now)
+{
+	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
+		pg_atomic_write_u64(&db->value[c], 0);
+	pg_atomic_write_u64(&db->reset_at, (uint64) now);
+}
+
 /* Claim a slot for this database: its own, a free one, or (reclaim) one whose database is gone. */
 static VeristDatabaseCounters *
 ClaimSlot(bool reclaim)
@@ -158,11 +167,7 @@ ClaimSlot(bool reclaim)
 		if (db->dboid == InvalidOid || (OidIsValid(gone[i]) && db->dboid == gone[i]))
 		{
 			if (db->dboid != InvalidOid)
-			{
-				for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
-					pg_atomic_write_u64(&db->value[c], 0);
-				pg_atomic_write_u64(&db->reset_at, (uint64) GetCurrentTimestamp());
-			}
+				ZeroSlot(db, GetCurrentTimestamp());
 			db->dboid = MyDatabaseId;
 			slot = db;
 		}
@@ -198,16 +203,23 @@ DatabaseCounters(void)
 	return DatabaseCountersExt(true);
 }
 
-void
-VeristCount(VeristCounter counter, uint64 n)
+/* Add n to a counter of this database, if it counts; may_reclaim: see VeristErrcode. */
+static void
+CountIn(VeristCounter counter, uint64 n, bool may_reclaim)
 {
 	VeristDatabaseCounters *db;
 
 	if (!verist_counters || n == 0)
 		return;
-	db = DatabaseCounters();
+	db = DatabaseCountersExt(may_reclaim);
 	if (db != NULL)
 		pg_atomic_fetch_add_u64(&db->value[counter], n);
+}
+
+void
+VeristCount(VeristCounter counter, uint64 n)
+{
+	CountIn(counter, n, true);
 }
 
 /* The counter of a refusal's SQLSTATE, or -1 for codes that are not counted. */
@@ -247,10 +259,9 @@ int
 VeristErrcode(int sqlerrcode)
 {
 	int			counter = RefusalCounter(sqlerrcode);
-	VeristDatabaseCounters *db;
 
-	if (counter >= 0 && verist_counters && (db = DatabaseCountersExt(false)) != NULL)
-		pg_atomic_fetch_add_u64(&db->value[counter], 1);
+	if (counter >= 0)
+		CountIn((VeristCounter) counter, 1, false);
 	return errcode(sqlerrcode);
 }
 
@@ -275,6 +286,15 @@ RequireCounters(void)
 	return db;
 }
 
+/* A copy of a slot's counters and the time they started from zero. */
+static void
+ReadSlot(VeristDatabaseCounters *db, uint64 *values, TimestampTz *since)
+{
+	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
+		values[c] = pg_atomic_read_u64(&db->value[c]);
+	*since = (TimestampTz) pg_atomic_read_u64(&db->reset_at);
+}
+
 bool
 VeristReadCounters(uint64 *values, TimestampTz *since)
 {
@@ -282,9 +302,7 @@ VeristReadCounters(uint64 *values, TimestampTz *since)
 
 	if (db == NULL)
 		return false;
-	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
-		values[c] = pg_atomic_read_u64(&db->value[c]);
-	*since = (TimestampTz) pg_atomic_read_u64(&db->reset_at);
+	ReadSlot(db, values, since);
 	return true;
 }
 
@@ -310,10 +328,8 @@ verist_stat_counters(PG_FUNCTION_ARGS)
 	uint64		counts[VERIST_NUM_COUNTERS];
 	TimestampTz since;
 
-	RequireCounters();
+	ReadSlot(RequireCounters(), counts, &since);
 	InitMaterializedSRF(fcinfo, 0);
-	if (!VeristReadCounters(counts, &since))
-		return (Datum) 0;
 	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
 	{
 		Datum		values[4];
@@ -330,6 +346,7 @@ verist_stat_counters(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
 PG_FUNCTION_INFO_V1(verist_reset_counters);
 
 /*
@@ -344,8 +361,6 @@ verist_reset_counters(PG_FUNCTION_ARGS)
 	VeristDatabaseCounters *db = RequireCounters();
 	TimestampTz now = GetCurrentTimestamp();
 
-	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
-		pg_atomic_write_u64(&db->value[c], 0);
-	pg_atomic_write_u64(&db->reset_at, (uint64) now);
+	ZeroSlot(db, now);
 	PG_RETURN_TIMESTAMPTZ(now);
 }

@@ -18,7 +18,12 @@
  * Every mode claims rows with FOR UPDATE SKIP LOCKED, so concurrent
  * dispatchers get disjoint rows without waiting.  per_run needs nothing
  * more: a run's first unfinished row is the only candidate of that run, so
- * two dispatchers meet on one row and one of them skips it.
+ * two dispatchers meet on one row and one of them skips it.  oldest and fair
+ * find candidates through partial indexes of pending and leased rows only, so
+ * their cost does not grow with the dispatched, rejected and failed rows left
+ * behind (per_run's check of a run reads that run's rows, finished ones too).
+ * Lease expiry uses the wall clock (clock_timestamp()), not the start of the
+ * dispatcher's transaction.
  *
  * A cap must hold for all dispatchers together, and counting a workflow's
  * leased rows and then leasing more is a race between two dispatchers.  When

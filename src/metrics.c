@@ -85,18 +85,14 @@ AppendCounters(StringInfo buf)
 	TimestampTz since;
 	const char *last = NULL;
 
-	if (!VeristReadCounters(counts, &since))
-	{
-		appendStringInfoString(buf,
-							   "# HELP verist_counters_enabled 1 if verist is in shared_preload_libraries and counts.\n"
-							   "# TYPE verist_counters_enabled gauge\n"
-							   "verist_counters_enabled 0\n");
+	bool		counting = VeristReadCounters(counts, &since);
+
+	appendStringInfo(buf,
+					 "# HELP verist_counters_enabled 1 if verist is in shared_preload_libraries and counts.\n"
+					 "# TYPE verist_counters_enabled gauge\n"
+					 "verist_counters_enabled %d\n", counting ? 1 : 0);
+	if (!counting)
 		return;
-	}
-	appendStringInfoString(buf,
-						   "# HELP verist_counters_enabled 1 if verist is in shared_preload_libraries and counts.\n"
-						   "# TYPE verist_counters_enabled gauge\n"
-						   "verist_counters_enabled 1\n");
 	for (int c = 0; c < VERIST_NUM_COUNTERS; c++)
 	{
 		const char *name = VeristCounterName((VeristCounter) c);
