@@ -1,5 +1,5 @@
 EXTENSION = verist
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 
 MODULE_big = verist
 # In dependency order: the base, the engines, then the SQL functions
@@ -14,9 +14,9 @@ OBJS = src/verist.o src/errors.o src/counters.o src/jsonb_util.o src/args.o src/
 # Every released version's script and every upgrade step ship; a shipped
 # script is never edited.
 DATA = sql/verist--0.1.0.sql sql/verist--0.2.0.sql sql/verist--0.3.0.sql sql/verist--0.3.1.sql \
-       sql/verist--0.4.0.sql sql/verist--0.5.0.sql \
+       sql/verist--0.4.0.sql sql/verist--0.5.0.sql sql/verist--0.6.0.sql \
        sql/verist--0.1.0--0.2.0.sql sql/verist--0.2.0--0.3.0.sql sql/verist--0.3.0--0.3.1.sql \
-       sql/verist--0.3.1--0.4.0.sql sql/verist--0.4.0--0.5.0.sql
+       sql/verist--0.3.1--0.4.0.sql sql/verist--0.4.0--0.5.0.sql sql/verist--0.5.0--0.6.0.sql
 PGFILEDESC = "verist - Verist workflow storage contract in the database"
 
 # pg_regress topics, one file per topic.  pg_regress reads sql/NAME.sql and
@@ -26,7 +26,7 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 # first includes test/regress/helpers.sql, so that each runs alone:
 #   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
-          privileges search_path audit dispatch upgrade hardening ledger tenants
+          privileges search_path audit dispatch upgrade hardening ledger tenants leasing
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races (test/isolation/README.md).

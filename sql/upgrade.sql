@@ -24,15 +24,15 @@ CREATE FUNCTION verist_catalog() RETURNS SETOF text LANGUAGE sql AS $$
     FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
     WHERE e.extname = 'verist' AND d.deptype = 'e'
   UNION ALL
-    SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attnum,
+    SELECT format('column %s.%s %s notnull=%s default=%s generated=%s comment=%s', c.relname, a.attnum,
                   a.attname || ' ' || format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                  pg_get_expr(ad.adbin, ad.adrelid))
+                  pg_get_expr(ad.adbin, ad.adrelid), a.attgenerated, col_description(c.oid, a.attnum))
     FROM pg_class c
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
     WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'v')
   UNION ALL
-    SELECT format('relation %s kind=%s acl=%s', c.relname, c.relkind,
+    SELECT format('relation %s kind=%s options=%s acl=%s', c.relname, c.relkind, c.reloptions,
                   (SELECT array_agg(a::text ORDER BY a::text)
                    FROM unnest(coalesce(c.relacl, acldefault('r', c.relowner))) AS a))
     FROM pg_class c WHERE c.relname LIKE 'verist\_%' AND c.relkind IN ('r', 'S', 'v')
@@ -154,11 +154,11 @@ SELECT string_agg(line, E'\n') AS upgraded_031 FROM verist_catalog() AS line \gs
 SELECT md5(string_agg(t::text, '|' ORDER BY t.workflow_id, t.run_id)) AS state_031
 FROM verist_state t \gset
 
--- On to 0.4.0 (the default version): every run is adopted into a ledger of
+-- On to 0.5.0 (through 0.4.0): every run is adopted into a ledger of
 -- its own, whose first entry is the run as found; every run verifies, its
 -- history and its state at the adopted version read back, and commits,
 -- overlays and resolutions go on as entries after it.
-ALTER EXTENSION verist UPDATE;
+ALTER EXTENSION verist UPDATE TO '0.5.0';
 SELECT extversion FROM pg_extension WHERE extname = 'verist';
 SELECT md5(string_agg((t.workflow_id, t.run_id, t.version, t.computed, t.overlay, t.created_at,
                        t.updated_at, t.chain_seq, t.chain_hash)::text, '|'
@@ -176,6 +176,44 @@ SELECT version, ledger_seq FROM verist_commit('up-wf', 'run-1', 'after-040', 4, 
 SELECT ledger_seq FROM verist_set_overlay('up-wf', 'run-1', '{"z": 2}');
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 SELECT seq, kind, version FROM verist_run_history('up-wf', 'run-1') ORDER BY seq;
+
+-- A 0.5.0 database leased by this library, as between make install and
+-- ALTER EXTENSION UPDATE: its outbox has no queued column, and the 0.5.0
+-- binding of verist_lease_outbox still leases there, in every mode.
+SELECT version FROM verist_commit('up-wf', 'run-050', 'plan', 0, '{}', '[]',
+    '[{"type": "emit", "topic": "a"}, {"type": "emit", "topic": "b"},
+      {"type": "emit", "topic": "c"}, {"type": "emit", "topic": "d"},
+      {"type": "emit", "topic": "e"}]');
+SELECT verist_mark_dispatched_batch(array_agg(id), 'up-c') FROM verist_lease_outbox('up-c', 1);
+SELECT count(*) AS leased_oldest FROM verist_lease_outbox('up-d', 1, '1 hour');
+SELECT count(*) AS leased_fair FROM verist_lease_outbox('up-d', 1, '1 hour', 'fair');
+SELECT count(*) AS leased_per_run FROM verist_lease_outbox('up-d', 1, '1 hour', 'per_run');
+SELECT status, count(*) FROM verist_outbox GROUP BY status ORDER BY status;
+SELECT md5(string_agg((o.id, o.workflow_id, o.run_id, o.step_id, o.command, o.dedupe_key, o.status,
+                       o.lease_owner, o.lease_expires_at, o.failures, o.last_error, o.created_at,
+                       o.dispatched_at)::text, '|' ORDER BY o.id)) AS outbox_050
+FROM verist_outbox o \gset
+
+-- On to 0.6.0 (the default version): the outbox is rewritten with queued,
+-- every row as it was; rows leased before stay leased to their owner (not
+-- leasable again before their lease ends), the others lease HOT.
+ALTER EXTENSION verist UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'verist';
+SELECT md5(string_agg((o.id, o.workflow_id, o.run_id, o.step_id, o.command, o.dedupe_key, o.status,
+                       o.lease_owner, o.lease_expires_at, o.failures, o.last_error, o.created_at,
+                       o.dispatched_at)::text, '|' ORDER BY o.id)) = :'outbox_050' AS outbox_kept
+FROM verist_outbox o;
+SELECT status, queued, count(*) FROM verist_outbox GROUP BY status, queued ORDER BY status;
+SELECT reloptions FROM pg_class WHERE relname = 'verist_outbox';
+BEGIN;
+SELECT pg_stat_get_xact_tuples_updated('verist_outbox'::regclass) AS upd0,
+       pg_stat_get_xact_tuples_hot_updated('verist_outbox'::regclass) AS hot0 \gset
+SELECT count(*) FILTER (WHERE lease_owner = 'up-d') AS taken_again_from_up_d, count(*) AS leased
+FROM verist_lease_outbox('up-e', 100, '1 hour');
+SELECT pg_stat_get_xact_tuples_updated('verist_outbox'::regclass) - :upd0 AS updated,
+       pg_stat_get_xact_tuples_hot_updated('verist_outbox'::regclass) - :hot0 AS hot_updated;
+COMMIT;
+SELECT count(*) AS broken_runs FROM verist_verify_all();
 
 -- The catalog of the upgraded database.
 SELECT string_agg(line, E'\n') AS upgraded FROM verist_catalog() AS line \gset

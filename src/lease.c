@@ -93,25 +93,52 @@ static const char *const lease_mode_names[] = {"oldest", "per_run", "fair", "fai
 	"  RETURNING o.*" \
 	") SELECT * FROM leased ORDER BY id"
 
+/*
+ * From 0.6.0 on the partial indexes' predicate is the generated column
+ * "queued" (status pending or leased), which a lease does not change, so a
+ * lease is a HOT update: no index entry written.  Naming it lets the planner
+ * use those indexes; the status test stays, since it is what leasable means.
+ */
+#define QUEUED_LEASABLE(o) " " o ".queued AND" LEASABLE(o)
+
+/* oldest: the first leasable rows in id order, through the ready index. */
+#define OLDEST_QUERY(leasable) \
+	"WITH claimed AS (" \
+	"  SELECT o.id FROM @extschema@.verist_outbox AS o" \
+	"  WHERE" leasable \
+	"  ORDER BY o.id LIMIT $2" \
+	"  FOR UPDATE SKIP LOCKED" \
+	")" LEASE_CLAIMED
+
 static VeristQuery lease_oldest = {
-	"WITH claimed AS ("
-	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
-	"  WHERE" LEASABLE("o")
-	"  ORDER BY o.id LIMIT $2"
-	"  FOR UPDATE SKIP LOCKED"
-	")" LEASE_CLAIMED,
-	3, {TEXTOID, INT4OID, INTERVALOID}
+	OLDEST_QUERY(LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}
 };
 
 static VeristQuery lease_per_run = {
-	"WITH claimed AS ("
-	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
-	"  WHERE" LEASABLE("o") " AND" RUN_HEAD("o")
-	"  ORDER BY o.id LIMIT $2"
-	"  FOR UPDATE SKIP LOCKED"
-	")" LEASE_CLAIMED,
-	3, {TEXTOID, INT4OID, INTERVALOID}
+	OLDEST_QUERY(LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}
 };
+
+static VeristQuery lease_oldest_queued = {
+	OLDEST_QUERY(QUEUED_LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}
+};
+
+static VeristQuery lease_per_run_queued = {
+	OLDEST_QUERY(QUEUED_LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}
+};
+
+/* The end of both fair queries: rank the offer, claim in rank order, lease. */
+#define FAIR_CLAIM \
+	"), ranked AS (" \
+	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id" \
+	"               LIMIT $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4) AS ids" \
+	"), claimed AS (" \
+	"  SELECT o.id FROM ranked," \
+	"    pg_catalog.unnest(ranked.ids) WITH ORDINALITY AS r(id, pos)" \
+	"    JOIN @extschema@.verist_outbox AS o ON o.id OPERATOR(pg_catalog.=) r.id" \
+	"  WHERE" LEASABLE("o") \
+	"  ORDER BY r.pos LIMIT $2" \
+	"  FOR UPDATE OF o SKIP LOCKED" \
+	")" LEASE_CLAIMED
 
 /*
  * fair and fair_per_run.  The workflows with leasable-looking rows are found
@@ -176,17 +203,51 @@ static VeristQuery lease_fair = {
 	"      ORDER BY o.id LIMIT r.take)"
 	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
-	"), ranked AS ("
-	"  SELECT ARRAY(SELECT offered.id FROM offered ORDER BY offered.rank, offered.id"
-	"               LIMIT $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4) AS ids"
-	"), claimed AS ("
-	"  SELECT o.id FROM ranked,"
-	"    pg_catalog.unnest(ranked.ids) WITH ORDINALITY AS r(id, pos)"
-	"    JOIN @extschema@.verist_outbox AS o ON o.id OPERATOR(pg_catalog.=) r.id"
-	"  WHERE" LEASABLE("o")
-	"  ORDER BY r.pos LIMIT $2"
-	"  FOR UPDATE OF o SKIP LOCKED"
-	")" LEASE_CLAIMED,
+	FAIR_CLAIM,
+	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
+};
+
+/*
+ * fair and fair_per_run on 0.6.0's outbox: the same, through
+ * verist_outbox_workflow_ready_idx (workflow_id, id) WHERE queued.  That
+ * index cannot tell leased rows from pending ones (status in an index would
+ * make every lease a non-HOT update), so a capped workflow's leased rows are
+ * counted by walking its queued rows in id order, stopping at the cap: fair
+ * leases a workflow's oldest rows, so its leased rows are near the start.
+ */
+static VeristQuery lease_fair_queued = {
+	"WITH RECURSIVE workflows AS ("
+	"  (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
+	"   WHERE o.queued ORDER BY o.workflow_id LIMIT 1)"
+	"  UNION ALL"
+	"  SELECT (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
+	"          WHERE o.queued AND o.workflow_id OPERATOR(pg_catalog.>) w.workflow_id"
+	"          ORDER BY o.workflow_id LIMIT 1)"
+	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
+	"), room AS ("
+	"  SELECT w.workflow_id,"
+	"   CASE WHEN l.max_in_flight IS NULL THEN $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4"
+	"   ELSE GREATEST(0, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)"
+	"     (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM @extschema@.verist_outbox AS f"
+	"      WHERE f.workflow_id OPERATOR(pg_catalog.=) w.workflow_id AND f.queued"
+	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
+	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
+	"      ORDER BY f.id LIMIT l.max_in_flight) AS f)))"
+	"   END AS take"
+	"  FROM workflows AS w"
+	"  LEFT JOIN @extschema@.verist_workflow_limits AS l"
+	"    ON l.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
+	"  WHERE w.workflow_id IS NOT NULL"
+	"), offered AS ("
+	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
+	"  FROM room AS r CROSS JOIN LATERAL ("
+	"    SELECT o.id FROM @extschema@.verist_outbox AS o"
+	"    WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id"
+	"    AND" QUEUED_LEASABLE("o")
+	"    AND (NOT $4 OR" RUN_HEAD("o") ")"
+	"    ORDER BY o.id LIMIT r.take) AS c"
+	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
+	FAIR_CLAIM,
 	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
 };
 
@@ -232,14 +293,19 @@ LockForCaps(void)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-PG_FUNCTION_INFO_V1(verist_lease_outbox);
+/* The queries of each mode, for outboxes before 0.6.0 and from 0.6.0 on. */
+static VeristQuery *const lease_queries[2][lengthof(lease_mode_names)] = {
+	{&lease_oldest, &lease_per_run, &lease_fair, &lease_fair},
+	{&lease_oldest_queued, &lease_per_run_queued, &lease_fair_queued, &lease_fair_queued}
+};
 
 /*
- * SQL: verist_lease_outbox(lease_owner, max_entries, lease_duration
- *							[, lease_mode]) returns setof verist_outbox
+ * verist_lease_outbox(lease_owner, max_entries, lease_duration
+ *					   [, lease_mode]) returns setof verist_outbox,
+ * with the queries for the installed version's outbox.
  */
-Datum
-verist_lease_outbox(PG_FUNCTION_ARGS)
+static Datum
+LeaseOutbox(FunctionCallInfo fcinfo, bool queued)
 {
 	text	   *owner = VeristIdArg(fcinfo, 0, "lease_owner");
 	int32		max_entries = VeristCountArg(fcinfo, 1, "max_entries");
@@ -259,18 +325,31 @@ verist_lease_outbox(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	VeristConnect(fcinfo);
-	if (mode == LEASE_OLDEST)
-		leased = VeristExecute(&lease_oldest, values, NULL, false, 0);
-	else if (mode == LEASE_PER_RUN)
-		leased = VeristExecute(&lease_per_run, values, NULL, false, 0);
-	else
-	{
+	if (mode == LEASE_FAIR || mode == LEASE_FAIR_PER_RUN)
 		LockForCaps();
-		leased = VeristExecute(&lease_fair, values, NULL, false, 0);
-	}
+	leased = VeristExecute(lease_queries[queued ? 1 : 0][mode], values, NULL, false, 0);
 	VeristStoreRows(fcinfo);
 	VeristFinish();
 	VeristCount(VERIST_COUNT_LEASES, 1);
 	VeristCount(VERIST_COUNT_ROWS_LEASED, leased);
 	return (Datum) 0;
+}
+
+/*
+ * The C names the SQL function is bound to: verist_lease_outbox by 0.1.0 to
+ * 0.5.0, whose outbox has no "queued" column (a database not yet updated
+ * after the library was), verist_lease_outbox_queued from 0.6.0 on.
+ */
+PG_FUNCTION_INFO_V1(verist_lease_outbox);
+Datum
+verist_lease_outbox(PG_FUNCTION_ARGS)
+{
+	return LeaseOutbox(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(verist_lease_outbox_queued);
+Datum
+verist_lease_outbox_queued(PG_FUNCTION_ARGS)
+{
+	return LeaseOutbox(fcinfo, true);
 }
