@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "args.h"
 #include "counters.h"
@@ -208,31 +209,48 @@ static VeristQuery lease_fair = {
 };
 
 /*
+ * One workflow's rows of outbox alias o, w the workflow's alias, written as
+ * a range rather than an equality, and read in (workflow_id, id) order.  With
+ * "o.workflow_id = w.workflow_id" the planner takes the workflow as a
+ * constant, so "ORDER BY id" is also the order of verist_outbox_ready_idx and
+ * of the primary key; assuming a workflow's rows spread evenly over the ids,
+ * it then scans one of those and filters, which behind one workflow's large
+ * backlog reads the whole backlog for every other workflow (0.6.0 drafts:
+ * 0.6 s a lease with 100,000 rows queued).  The range and the two-column
+ * order leave verist_outbox_workflow_ready_idx as the only index that gives
+ * that order.
+ */
+#define ONE_WORKFLOW(o, w) \
+	" " o ".workflow_id OPERATOR(pg_catalog.>=) " w ".workflow_id" \
+	" AND " o ".workflow_id OPERATOR(pg_catalog.<=) " w ".workflow_id"
+
+/*
  * fair and fair_per_run on 0.6.0's outbox: the same, through
  * verist_outbox_workflow_ready_idx (workflow_id, id) WHERE queued.  That
  * index cannot tell leased rows from pending ones (status in an index would
  * make every lease a non-HOT update), so a capped workflow's leased rows are
  * counted by walking its queued rows in id order, stopping at the cap: fair
  * leases a workflow's oldest rows, so its leased rows are near the start.
+ * A capped workflow with fewer rows leased than its cap is walked to its end.
  */
 static VeristQuery lease_fair_queued = {
 	"WITH RECURSIVE workflows AS ("
 	"  (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
-	"   WHERE o.queued ORDER BY o.workflow_id LIMIT 1)"
+	"   WHERE o.queued ORDER BY o.workflow_id, o.id LIMIT 1)"
 	"  UNION ALL"
 	"  SELECT (SELECT o.workflow_id FROM @extschema@.verist_outbox AS o"
 	"          WHERE o.queued AND o.workflow_id OPERATOR(pg_catalog.>) w.workflow_id"
-	"          ORDER BY o.workflow_id LIMIT 1)"
+	"          ORDER BY o.workflow_id, o.id LIMIT 1)"
 	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
 	"), room AS ("
 	"  SELECT w.workflow_id,"
 	"   CASE WHEN l.max_in_flight IS NULL THEN $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4"
 	"   ELSE GREATEST(0, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)"
 	"     (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM @extschema@.verist_outbox AS f"
-	"      WHERE f.workflow_id OPERATOR(pg_catalog.=) w.workflow_id AND f.queued"
+	"      WHERE" ONE_WORKFLOW("f", "w") " AND f.queued"
 	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
 	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
-	"      ORDER BY f.id LIMIT l.max_in_flight) AS f)))"
+	"      ORDER BY f.workflow_id, f.id LIMIT l.max_in_flight) AS f)))"
 	"   END AS take"
 	"  FROM workflows AS w"
 	"  LEFT JOIN @extschema@.verist_workflow_limits AS l"
@@ -242,10 +260,9 @@ static VeristQuery lease_fair_queued = {
 	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
 	"  FROM room AS r CROSS JOIN LATERAL ("
 	"    SELECT o.id FROM @extschema@.verist_outbox AS o"
-	"    WHERE o.workflow_id OPERATOR(pg_catalog.=) r.workflow_id"
-	"    AND" QUEUED_LEASABLE("o")
+	"    WHERE" ONE_WORKFLOW("o", "r") " AND" QUEUED_LEASABLE("o")
 	"    AND (NOT $4 OR" RUN_HEAD("o") ")"
-	"    ORDER BY o.id LIMIT r.take) AS c"
+	"    ORDER BY o.workflow_id, o.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	FAIR_CLAIM,
 	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}
@@ -312,6 +329,7 @@ LeaseOutbox(FunctionCallInfo fcinfo, bool queued)
 	LeaseMode	mode = LEASE_OLDEST;
 	Datum		values[4];
 	uint64		leased;
+	int			guc_level;
 
 	/* validated as a bound; the interval itself is added, calendar months and all */
 	(void) VeristDurationArg(fcinfo, 2, "lease_duration");
@@ -323,6 +341,16 @@ LeaseOutbox(FunctionCallInfo fcinfo, bool queued)
 	values[2] = IntervalPGetDatum(PG_GETARG_INTERVAL_P(2));
 	values[3] = BoolGetDatum(mode == LEASE_FAIR_PER_RUN);
 
+	/*
+	 * No JIT for this call: on a large outbox the fair queries' estimated
+	 * cost passes jit_above_cost, and compiling them took most of each call
+	 * (0.6.0 drafts, perf: over half of the backend's time in LLVM, for a
+	 * query that then ran in a millisecond).
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
 	InitMaterializedSRF(fcinfo, 0);
 	VeristConnect(fcinfo);
 	if (mode == LEASE_FAIR || mode == LEASE_FAIR_PER_RUN)
@@ -330,6 +358,7 @@ LeaseOutbox(FunctionCallInfo fcinfo, bool queued)
 	leased = VeristExecute(lease_queries[queued ? 1 : 0][mode], values, NULL, false, 0);
 	VeristStoreRows(fcinfo);
 	VeristFinish();
+	AtEOXact_GUC(true, guc_level);
 	VeristCount(VERIST_COUNT_LEASES, 1);
 	VeristCount(VERIST_COUNT_ROWS_LEASED, leased);
 	return (Datum) 0;
