@@ -29,7 +29,8 @@ Each partition moves in five steps (README "Scaling out and failover"):
      are, the events (chain, seq, created_at and hash kept) and outbox rows
      with new ids from the target's range, the blocks with their ids (the
      ledger records them, and they are unique across shards: each was taken
-     from its shard's range), and commits;
+     from its shard's range), and commits; generated columns (verist 0.6.0's
+     verist_outbox.queued) are not copied: the target computes them;
   4. source: deletes what was copied, commits;
   5. router: the partition is assigned to the target, then admitted again.
 Until step 5 the source is the partition's truth: a move interrupted after
@@ -67,9 +68,13 @@ RUNS = ("SELECT workflow_id, run_id FROM (SELECT workflow_id, run_id,"
 
 
 def columns(conn, table):
+    """The columns a copy writes, in order: generated columns (verist 0.6.0's
+    verist_outbox.queued) are left out -- the target computes them, and
+    naming one in an INSERT fails (428C9)."""
     return conn.execute(
         "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,)).fetchall()
+        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
+        " ORDER BY attnum", (table,)).fetchall()
 
 
 def run_filter(runs):

@@ -15,6 +15,9 @@ the shards, the lease's max_entries shared out, one cursor per shard for
 verist_read_events, the documented hash computed by a client, and a ROLLBACK
 on the router that does not undo a proxied commit.
 
+verist 0.6.0: the outbox rows leasing, verist_requeue and verist_mark_retry
+return carry queued (the shards' generated column), compared like the rest.
+
 verist 0.5.0: the lease modes' refusals in the scenario, and through the
 router only, verist_lease_outbox(..., 'per_run') leasing each run's commands
 in commit order, one in flight per run, over every shard.
@@ -179,7 +182,8 @@ def scenario(s, ids_of):
            "SELECT d.seq, d.hash = l.ledger_hash FROM verist_run_digest(%s, 'm-1') d, verist_load(%s, 'm-1') l", (W, W))
     s.call("verist_run_digest of a missing run (VRN01)", "SELECT * FROM verist_run_digest(%s, 'nope')", (W,))
 
-    L = ("SELECT workflow_id, run_id, step_id, command, status, failures, last_error, lease_owner"
+    # queued (verist 0.6.0): the shards' generated column, an attribute of the router's type
+    L = ("SELECT workflow_id, run_id, step_id, command, status, failures, last_error, lease_owner, queued"
          " FROM verist_lease_outbox(%s, %s) ORDER BY run_id, step_id, command->>'topic'")
     s.call("verist_lease_outbox", L, ("o", 100))
     ids = ids_of(s)
@@ -194,11 +198,11 @@ def scenario(s, ids_of):
     s.call("verist_mark_dispatched by another owner (VRC05)", "SELECT verist_mark_dispatched(%s, 'x')", (ids["b"],))
     s.call("verist_mark_dispatched of an unknown id (VRC05)", "SELECT verist_mark_dispatched(%s, 'o')", (ids["a"] + 999,))
     s.call("verist_mark_failed", "SELECT verist_mark_failed(%s, 'o', 'boom')", (ids["b"],))
-    s.call("verist_requeue", "SELECT status, failures, last_error FROM verist_requeue(%s)", (ids["b"],))
+    s.call("verist_requeue", "SELECT status, failures, last_error, queued FROM verist_requeue(%s)", (ids["b"],))
     s.call("verist_requeue of a dispatched row (VRC06)", "SELECT * FROM verist_requeue(%s)", (ids["a"],))
     s.call("verist_requeue of an unknown id (VRN01)", "SELECT * FROM verist_requeue(%s)", (ids["a"] + 999,))
     s.call("lease the re-queued row", L, ("o", 1))
-    s.call("verist_mark_retry", "SELECT status, failures, last_error, lease_owner, lease_expires_at"
+    s.call("verist_mark_retry", "SELECT status, failures, last_error, lease_owner, lease_expires_at, queued"
            " FROM verist_mark_retry(%s, 'o', 'later', 3, '1 hour', '1 hour')", (ids["b"],))
     s.call("verist_mark_retry by another owner (VRC05)",
            "SELECT * FROM verist_mark_retry(%s, 'x', 'e', 3)", (ids["c"],))
