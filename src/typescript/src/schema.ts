@@ -1,5 +1,5 @@
 // Drizzle definitions of the tables and views the verist extension creates
-// (CREATE EXTENSION verist; 0.5.0), for your own queries:
+// (CREATE EXTENSION verist; 0.6.0), for your own queries:
 //
 //   import { veristOutbox } from "@verist/storage-pg-verist/schema";
 //   await db.select().from(veristOutbox).where(eq(veristOutbox.status, "failed"));
@@ -8,7 +8,8 @@
 // queries keep working, plus the columns of verist's audit chain
 // (chainSeq/chainHash, seq/hash), the ledger's head (ledgerSeq/ledgerHash)
 // and verist's own tables: the ledger and the seals of retired runs (0.4.0),
-// the per-workflow caps of fair leasing (0.5.0).  The extension owns these objects: do not
+// the per-workflow caps of fair leasing (0.5.0), the outbox's generated
+// queued column (0.6.0).  The extension owns these objects: do not
 // let drizzle-kit create, alter or drop them (leave this file out of
 // drizzle.config's `schema`, or use `tablesFilter: ["!verist_*"]`), and do
 // not write to them except through the store: verist_events refuses UPDATE,
@@ -18,6 +19,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   bigserial,
+  boolean,
   check,
   index,
   integer,
@@ -79,7 +81,11 @@ export const veristEvents = pgTable(
   (t) => [index("verist_events_run_idx").on(t.workflowId, t.runId)],
 );
 
-/** Commands waiting for, or done with, dispatch. */
+/**
+ * Commands waiting for, or done with, dispatch.  0.6.0 also sets the table's
+ * fillfactor to 50 (half of each page free for the versions leases write),
+ * a storage parameter drizzle's pgTable has no place for.
+ */
 export const veristOutbox = pgTable(
   "verist_outbox",
   {
@@ -99,6 +105,13 @@ export const veristOutbox = pgTable(
     lastError: text("last_error"),
     createdAt: timestamp("created_at", tz).notNull().defaultNow(),
     dispatchedAt: timestamp("dispatched_at", tz),
+    /**
+     * 0.6.0: status is pending or leased, generated (read it, never write it):
+     * the predicate of the indexes leasing reads, so that a lease is a HOT update.
+     */
+    queued: boolean("queued")
+      .notNull()
+      .generatedAlwaysAs(sql`status = ANY ('{pending,leased}'::text[])`),
   },
   (t) => [
     check(
@@ -106,14 +119,16 @@ export const veristOutbox = pgTable(
       sql`${t.status} = ANY ('{pending,deferred,leased,dispatched,rejected,failed}'::text[])`,
     ),
     uniqueIndex("verist_outbox_dedupe_idx").on(t.dedupeKey),
-    index("verist_outbox_ready_idx")
-      .on(t.id)
-      .where(sql`${t.status} IN ('pending', 'leased')`),
+    /** 0.6.0: WHERE queued (before, WHERE status IN ('pending', 'leased')). */
+    index("verist_outbox_ready_idx").on(t.id).where(sql`${t.queued}`),
     index("verist_outbox_run_idx").on(t.workflowId, t.runId, t.stepId),
-    /** 0.5.0: the index the fair lease modes walk, one probe per workflow. */
+    /**
+     * 0.5.0: the index the fair lease modes walk, one probe per workflow;
+     * 0.6.0: (workflow_id, id) WHERE queued (before, (workflow_id, status, id)).
+     */
     index("verist_outbox_workflow_ready_idx")
-      .on(t.workflowId, t.status, t.id)
-      .where(sql`${t.status} IN ('pending', 'leased')`),
+      .on(t.workflowId, t.id)
+      .where(sql`${t.queued}`),
   ],
 );
 

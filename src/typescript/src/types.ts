@@ -226,7 +226,10 @@ export interface VeristStorageError {
   reason?: VeristConflictReason;
 }
 
-/** Every column of an outbox row (markRetry, requeue). */
+/**
+ * Every column of an outbox row (markRetry, requeue), but verist 0.6.0's
+ * generated `queued`, which is `status` pending or leased.
+ */
 export interface OutboxRecord extends OutboxEntry {
   leaseOwner: string | null;
   /** For a leased row: end of the lease; for a pending row in backoff: not leasable before. */

@@ -361,10 +361,12 @@ test('lease: pending rows oldest first, deferred skipped, a live lease is not ta
   const first = expectOk(await store.leaseOutbox('worker-a', 2, 60000));
   assert.deepEqual(first.map((e) => e.command.topic), ['one', 'two']);
   const entry = first[0];
+  // every column of verist_outbox, 0.6.0's generated queued included
   assert.deepEqual(Object.keys(entry).sort(), ['command', 'createdAt', 'dedupeKey', 'dispatchedAt', 'failures',
-    'id', 'lastError', 'leaseExpiresAt', 'leaseOwner', 'runId', 'status', 'stepId', 'workflowId'].sort());
+    'id', 'lastError', 'leaseExpiresAt', 'leaseOwner', 'queued', 'runId', 'status', 'stepId', 'workflowId'].sort());
   assert.equal(typeof entry.id, 'string');
   assert.equal(entry.status, 'leased');
+  assert.equal(entry.queued, true, 'a leased row is queued');
   assert.equal(entry.leaseOwner, 'worker-a');
   assert.equal(entry.workflowId, ids.workflowId);
   assert.equal(entry.stepId, 'start');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { getTableConfig, getViewConfig } from 'drizzle-orm/pg-core';
+import { PgDialect, getTableConfig, getViewConfig } from 'drizzle-orm/pg-core';
 import * as root from '@verist/storage-pg-verist';
 import * as schema from '@verist/storage-pg-verist/schema';
 import { createPgRunStore } from '@verist/storage-pg-verist';
@@ -16,7 +16,7 @@ import { ensureExtension, expectErr, expectOk, newPool, newWorkflow } from './he
 let pool;
 let db;
 let store;
-let exact;   // the database runs 0.5.0, whose tables the definitions describe
+let exact;   // the database runs 0.6.0, whose tables the definitions describe
 
 before(async () => {
   pool = newPool();
@@ -24,13 +24,13 @@ before(async () => {
   db = drizzle(pool);
   store = createPgRunStore({ db });
   const { rows } = await pool.query("SELECT extversion FROM pg_extension WHERE extname = 'verist'");
-  exact = rows[0].extversion === '0.5.0';
+  exact = rows[0].extversion === '0.6.0';
   const [major, minor] = rows[0].extversion.split('.').map(Number);
-  assert.ok(major > 0 || minor >= 5, `extension version ${rows[0].extversion} is at least 0.5.0`);
+  assert.ok(major > 0 || minor >= 6, `extension version ${rows[0].extversion} is at least 0.6.0`);
 });
 
 /**
- * The definitions describe 0.5.0.  On 0.5.0 they must be exactly the
+ * The definitions describe 0.6.0.  On 0.6.0 they must be exactly the
  * database's; a later version may add columns and indexes (upgrades only
  * add), so there they must be all there, in the same order.
  */
@@ -79,12 +79,34 @@ const ADAPTER_COLUMNS = {
 };
 
 const sqlType = (t) => (t === 'bigserial' ? 'bigint' : t);
+const dialect = new PgDialect();
+/** An expression as text, without its table's name, quotes or outer parentheses. */
+function exprText(text) {
+  let t = text.replace(/"verist_[a-z_]+"\./g, '').replace(/"/g, '').replace(/\s+/g, ' ').trim();
+  while (/^\(.*\)$/.test(t) && balanced(t.slice(1, -1))) t = t.slice(1, -1).trim();
+  return t;
+}
+function balanced(t) {
+  let depth = 0;
+  for (const ch of t) {
+    depth += ch === '(' ? 1 : ch === ')' ? -1 : 0;
+    if (depth < 0) return false;
+  }
+  return depth === 0;
+}
+const drizzleExpr = (q) => exprText(dialect.sqlToQuery(q).sql);
+
+/** A definition's column: name, type, NOT NULL, and a generated column's expression. */
+const myColumn = (c) => `${c.name} ${sqlType(c.getSQLType())}${c.notNull ? ' not null' : ''}` +
+  (c.generated ? ` generated always as (${drizzleExpr(c.generated.as)}) ${c.generated.mode}` : '');
 
 async function dbColumns(name) {
   const r = await pool.query(
-    `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+    `SELECT column_name, data_type, is_nullable, is_generated, generation_expression
+     FROM information_schema.columns
      WHERE table_name = $1 ORDER BY ordinal_position`, [name]);
-  return r.rows.map((c) => `${c.column_name} ${c.data_type}${c.is_nullable === 'NO' ? ' not null' : ''}`);
+  return r.rows.map((c) => `${c.column_name} ${c.data_type}${c.is_nullable === 'NO' ? ' not null' : ''}` +
+    (c.is_generated === 'ALWAYS' ? ` generated always as (${exprText(c.generation_expression)}) stored` : ''));
 }
 
 test('schema: the table and view definitions are exported from the root and from /schema, the same objects', () => {
@@ -104,30 +126,38 @@ async function extensionRelations(relkind) {
   return r.rows.map((x) => x.relname);
 }
 
-test('schema: there is a definition of every table and view the extension creates (0.5.0; later versions may add)', async () => {
+test('schema: there is a definition of every table and view the extension creates (0.6.0; later versions may add)', async () => {
   assertDescribes(Object.keys(TABLES).sort(), await extensionRelations('r'), 'tables');
   assertDescribes(Object.keys(VIEWS).sort(), await extensionRelations('v'), 'views');
 });
 
-test('schema: every table definition has exactly the extension\'s columns (name, type, NOT NULL) in order (0.5.0; later versions may add)', async () => {
+test('schema: every table definition has exactly the extension\'s columns (name, type, NOT NULL, generated expression) in order (0.6.0; later versions may add)', async () => {
   for (const [name, exp] of Object.entries(TABLES)) {
     const cfg = getTableConfig(schema[exp]);
     assert.equal(cfg.name, name);
-    const mine = cfg.columns.map((c) => `${c.name} ${sqlType(c.getSQLType())}${c.notNull ? ' not null' : ''}`);
-    assertDescribes(mine, await dbColumns(name), name);
+    assertDescribes(cfg.columns.map(myColumn), await dbColumns(name), name);
   }
+  // 0.6.0: the outbox's last column is generated, so drizzle never writes it
+  const queued = getTableConfig(schema.veristOutbox).columns.at(-1);
+  assert.equal(myColumn(queued),
+    "queued boolean not null generated always as (status = ANY ('{pending,leased}'::text[])) stored");
 });
 
-test('schema: every table definition names the extension\'s indexes (unique, partial) and primary keys', async () => {
+test('schema: every table definition has the extension\'s indexes (name, unique, columns, predicate) and primary keys', async () => {
   for (const [name, exp] of Object.entries(TABLES)) {
     const cfg = getTableConfig(schema[exp]);
-    const mine = cfg.indexes.map((i) => `${i.config.name}${i.config.unique ? ' unique' : ''}${i.config.where ? ' partial' : ''}`);
+    const mine = cfg.indexes.map((i) => `${i.config.name}${i.config.unique ? ' unique' : ''}` +
+      ` (${i.config.columns.map((c) => c.name).join(', ')})` +
+      (i.config.where ? ` where ${drizzleExpr(i.config.where)}` : ''));
     const r = await pool.query(
-      `SELECT i.relname, x.indisunique, x.indpred IS NOT NULL AS partial, x.indisprimary
+      `SELECT i.relname, x.indisunique, pg_get_expr(x.indpred, x.indrelid) AS pred, x.indisprimary,
+              (SELECT string_agg(a.attname, ', ' ORDER BY k.n)
+               FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, n)
+               JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum) AS cols
        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
        WHERE t.relname = $1`, [name]);
     const theirs = r.rows.filter((x) => !x.indisprimary)
-      .map((x) => `${x.relname}${x.indisunique ? ' unique' : ''}${x.partial ? ' partial' : ''}`);
+      .map((x) => `${x.relname}${x.indisunique ? ' unique' : ''} (${x.cols})${x.pred ? ` where ${exprText(x.pred)}` : ''}`);
     assertDescribes([...mine].sort(), [...theirs].sort(), name);
     const pk = r.rows.find((x) => x.indisprimary);
     const myPk = cfg.primaryKeys.length
@@ -212,6 +242,10 @@ test('schema: users\' own drizzle queries run on the extension\'s tables (select
   const [{ n }] = await db.select({ n: sql`count(*)::int` }).from(veristOutbox)
     .where(and(eq(veristOutbox.workflowId, ids.workflowId), eq(veristOutbox.status, 'pending')));
   assert.equal(n, 1);
+  // 0.6.0's generated column reads as a boolean, and filters as the ready index does
+  const queued = await db.select({ status: veristOutbox.status, queued: veristOutbox.queued }).from(veristOutbox)
+    .where(and(eq(veristOutbox.workflowId, ids.workflowId), veristOutbox.queued));
+  assert.deepEqual(queued, [{ status: 'pending', queued: true }]);
 });
 
 test('schema: the event log refuses an UPDATE through drizzle (append-only by trigger)', async () => {
