@@ -146,15 +146,16 @@ reset_bench() { bench_psql -d bench -v output="$(j output)" -f lib/reset.sql >/d
 
 # ---------------------------------------------------------------- keys
 if want main || want sweep || want keyfetch; then
-    log "precomputing what a client computes (dedupe keys, event chain hashes) for $KEYS commits per path"
+    log "precomputing what a client computes (dedupe keys, event chain hashes, ledger entries) for $KEYS commits per path"
     kvars=()
-    for f in cmd1 cmd2 e1type e1payload e2type e2payload e2trace e3type e3payload; do
+    for f in cmd1 cmd2 e1type e1payload e2type e2payload e2trace e3type e3payload output events commands; do
         kvars+=(-v "$f=$(j $f)")
     done
     bench_psql -d bench "${kvars[@]}" -v G="$KEYS" -f lib/keys.sql >/dev/null
 
     # Same rows in every variant: a few commits of each path with 2 clients,
-    # then a digest of the tables without ids and timestamps.
+    # then a digest of the tables (ledger included) without ids, timestamps
+    # and the hashes that cover timestamps, and verist_verify_all().
     log "checking that the three variants write the same rows"
     same=""
     digests=()
@@ -168,7 +169,7 @@ if want main || want sweep || want keyfetch; then
         digests+=("$d")
         same="$same $v: $d;"
     done
-    echo "same rows check (1200 commits per variant, digest without ids, timestamps, hashes):$same" |
+    echo "same rows check (1200 commits per variant, state, events, outbox and ledger; digest without ids, timestamps, hashes):$same" |
         tee "$OUT/same_rows.txt"
     if [ "$(printf '%s\n' "${digests[@]}" | sort -u | wc -l)" != 1 ] ||
        [[ "${digests[0]}" != *" broken_chains=0" ]]; then
@@ -453,16 +454,17 @@ fi
 
 # ---------------------------------------------------------------- growth + lease latency
 if want growth; then
-    log "generating history: $HIST_RUNS runs, $((HIST_RUNS * HIST_EVENTS_PER_RUN)) events, $HIST_DISPATCHED dispatched outbox rows"
+    log "generating history: $HIST_RUNS runs, $((HIST_RUNS * HIST_EVENTS_PER_RUN)) events, $((HIST_RUNS * (HIST_EVENTS_PER_RUN / 3 > 1 ? HIST_EVENTS_PER_RUN / 3 : 1))) ledger entries, $HIST_DISPATCHED dispatched outbox rows"
     t0=$(date +%s)
     bench_psql -d growthh -v runs="$HIST_RUNS" -v per_run="$HIST_EVENTS_PER_RUN" \
         -v dispatched="$HIST_DISPATCHED" -v output="$(j output)" -v e1payload="$(j e1payload)" \
         -v cmd1="$(j cmd1)" -f lib/history.sql >/dev/null
     bench_psql -d growthh -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
     hist_max=$(bench_psql -d growthh -c "SELECT max(id) FROM verist_outbox")
-    sizes=$(bench_psql -d growthh -c "SELECT format('state %s rows, events %s rows, outbox %s rows, database %s',
+    sizes=$(bench_psql -d growthh -c "SELECT format('state %s rows, events %s rows, ledger %s rows, outbox %s rows, database %s',
         (SELECT count(*) FROM verist_state), (SELECT count(*) FROM verist_events),
-        (SELECT count(*) FROM verist_outbox), pg_size_pretty(pg_database_size(current_database())))")
+        (SELECT count(*) FROM verist_ledger), (SELECT count(*) FROM verist_outbox),
+        pg_size_pretty(pg_database_size(current_database())))")
     log "history generated in $(( $(date +%s) - t0 )) s: $sizes"
     echo "$sizes (generated in $(( $(date +%s) - t0 )) s)" > "$OUT/history.txt"
 

@@ -75,7 +75,8 @@ if main:
     emit("   with the range over repetitions;")
     emit("   targets: verist >= 1.6x client pattern and >= 0.9x floor.  failed = failed or")
     emit("   aborted transactions over all runs (must be 0); check = rows written per commit")
-    emit("   (3 events + 2 outbox rows) and commits counted by the database = pgbench's log.")
+    emit("   (3 events + 2 outbox rows + 1 ledger entry) and commits counted by the database =")
+    emit("   pgbench's log.  All three write the same rows, ledger entries included (same rows check).")
     for proto in ("extended", "prepared"):
         keys = sorted(k for k in main if k[0] == proto)
         if not keys:
@@ -129,7 +130,8 @@ if main:
                 parts.append("%s %.0f us" % (proto, d))
                 csv_rows.append(["keyfetch", proto, "", "", "1", "", len(w), "", "", "", "", "", "", "",
                                  "overhead_us=%.1f" % d])
-        emit("   The client pattern and the floor get their precomputed dedupe keys and event hashes")
+        emit("   The client pattern and the floor get their precomputed dedupe keys, event hashes and")
+        emit("   ledger entry (input fingerprint, hash)")
         emit("   from bench.kc(g), a PL/pgSQL index lookup, inside a statement they send anyway (pgbench")
         emit("   cannot compute SHA-256).  The lookup alone costs about " + ", ".join(parts) + " per commit")
         emit("   (1 client; the difference of two noisy latencies, so only indicative), which is NOT")

@@ -1,7 +1,9 @@
--- client pattern, update path: the version-checked UPDATE ... RETURNING, then
--- the same events and outbox INSERTs (see client_create.sql for bench.keys,
+-- client pattern, update path: the version-checked UPDATE ... RETURNING, with
+-- the commit's ledger entry in the same statement, then the same events and
+-- outbox INSERTs (see client_create.sql for bench.keys and the ledger entry,
 -- verist_update.sql for how g picks the run and its version).  The client
--- loaded the run at version v, so it knows the chain head it extends.
+-- loaded the run at version v, so it knows the chain and ledger heads it
+-- extends (lib/reset.sql writes entry 1; entry v + 1 moves it to v + 1).
 \set n :n + 1
 \set g :client_id + :nclients * (:n - 1)
 \set rid 2000000000 + :g % 240
@@ -11,11 +13,25 @@
 \set seq2 :seq3 - 1
 \set seq1 :seq3 - 2
 BEGIN;
-UPDATE verist_state AS s
-SET version = s.version + 1, computed = s.computed || :output::jsonb, updated_at = now(),
-    chain_seq = :seq3, chain_hash = split_part(bench.ku(:g), ' ', 5)
-WHERE s.workflow_id = 'bench-wf' AND s.run_id = :rid AND s.version = :v
-RETURNING s.*, bench.ku(:g) AS kk
+WITH k AS (
+  SELECT bench.ku(:g) AS v, :output::jsonb AS output
+), s AS (
+  UPDATE verist_state AS s
+  SET version = s.version + 1, computed = s.computed || k.output, updated_at = now(),
+      chain_seq = :seq3, chain_hash = split_part(k.v, ' ', 5),
+      ledger_seq = s.ledger_seq + 1, ledger_hash = split_part(k.v, ' ', 6)
+  FROM k
+  WHERE s.workflow_id = 'bench-wf' AND s.run_id = :rid AND s.version = :v
+  RETURNING s.*
+), l AS (
+  INSERT INTO verist_ledger (workflow_id, run_id, seq, kind, version, step_id, block, change, input,
+                             role, session_role, actor, events_seq, events_hash, created_at, hash)
+  SELECT s.workflow_id, s.run_id, s.ledger_seq, 'commit', s.version, :sid, NULL, k.output,
+         split_part(k.v, ' ', 7), 'postgres', 'postgres', NULL, s.chain_seq, s.chain_hash,
+         '2025-01-01 00:00:00+00', s.ledger_hash
+  FROM s, k
+)
+SELECT s.*, k.v AS kk FROM s, k
 \gset st_
 INSERT INTO verist_events (workflow_id, run_id, step_id, type, payload, llm_trace, created_at, seq, hash) VALUES
   ('bench-wf', :rid, :sid, :e1type, :e1payload::jsonb, NULL, '2025-01-01 00:00:00+00', :seq1, split_part(:st_kk, ' ', 3)),
