@@ -18,7 +18,7 @@
 # something broke (a failed transaction, rows lost or finalised twice, a
 # queue that ran dry mid-measurement).
 #
-#   bash test/bench/queue.sh            about 17 minutes on 2 cores (1,036 s measured)
+#   bash test/bench/queue.sh            about 25 minutes on 2 cores (1,492 s measured, 0.6.0)
 #   bash test/bench/queue.sh --quick    about 3 minutes (1 repetition, 3 s, 200k rows)
 #   options: --reps N  --duration S
 #

@@ -89,9 +89,11 @@ broke=0
 broken() { echo "tenants.sh: $*" >&2; broke=1; }
 
 sharedir=$("$PG_CONFIG" --sharedir)/extension
-grep -q "default_version = '0.5.0'" "$sharedir/verist.control" 2>/dev/null &&
+# the lease modes came with 0.5.0: any installed version from it on
+installed=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$sharedir/verist.control" 2>/dev/null)
+[ -n "$installed" ] && [ "$(printf '%s\n' 0.5.0 "$installed" | sort -V | head -1)" = 0.5.0 ] &&
     [ -f "$("$PG_CONFIG" --pkglibdir)/verist.so" ] ||
-    die "verist 0.5.0 is not installed; run bash test/setup.sh first"
+    die "verist 0.5.0 or later is not installed (found ${installed:-none}); run bash test/setup.sh first"
 
 # ---------------------------------------------------------------- cluster
 if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" 2>/dev/null; then
