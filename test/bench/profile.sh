@@ -8,9 +8,23 @@
 #   PROFILE_COUNTERS=1 bash test/bench/profile.sh   only verist.counters on vs off, and the
 #                                                    outbox's 0.5.0 index priced (0.5.0)
 #
+# Environment: PROFILE_N1, PROFILE_N2 (commits per file, default 300 and
+# 1300; 1 <= N1 < N2): a quick check of the script runs e.g. PROFILE_N1=10
+# PROFILE_N2=30 (N1 past the five custom plans of a prepared statement; its
+# counts are rougher than the defaults').  PROFILE_PORT (default 5519): the
+# server that generates the statement files.
+#
+# Every variant writes the rows verist_commit writes (state with its chain
+# and ledger heads, 3 events, 2 outbox rows, the ledger entry); before any
+# callgrind run (not with PROFILE_COUNTERS=1), each variant's N1 files run
+# once without valgrind and a digest of their rows (lib/digest.sql) is
+# compared: the script stops unless every variant of a path wrote the same
+# rows and verist_verify_all() finds no broken run.
+#
 # Writes OUTDIR/instructions.txt (instructions per commit per variant, simple
-# and prepared protocol) and OUTDIR/top_verist_*.txt (callgrind_annotate of
-# the verist commit: inclusive and self cost).  About 3 minutes.
+# and prepared protocol), OUTDIR/same_rows.txt, OUTDIR/inside_verist_*.txt
+# (callgrind_annotate of the verist commit: inclusive and self cost) and
+# OUTDIR/canonical_100k_self.txt.  About 6 minutes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/out/profile}
@@ -19,6 +33,9 @@ out=$(cd "$out" && pwd)
 N1=${PROFILE_N1:-300}
 N2=${PROFILE_N2:-1300}
 PORT=${PROFILE_PORT:-5519}
+if ! [[ "$N1" =~ ^[0-9]+$ && "$N2" =~ ^[0-9]+$ ]] || [ "$N1" -lt 1 ] || [ "$N2" -le "$N1" ]; then
+    echo "profile: PROFILE_N1=$N1, PROFILE_N2=$N2: need 1 <= N1 < N2" >&2; exit 1
+fi
 
 . "$here/../lib.sh"    # as_pg
 
@@ -43,14 +60,23 @@ chmod -R a+rX "$root/json"
 as_pg "$PGBIN/pg_ctl -D $root/data -l $root/server.log -w start" >/dev/null
 psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qXAt -v ON_ERROR_STOP=1 "$@"; }
 psql_ -c 'CREATE EXTENSION verist'
+# The keys, event hashes and ledger entries (hash, input fingerprint) of the
+# client pattern and the floor, as run.sh computes them (lib/keys.sql with
+# output, events and commands; it writes lib/reset.sql's 240 update runs to
+# chain the update path's entries onto).  Then a fresh extension: the clean
+# copy holds no runs, and the update files write those 240 runs themselves.
 vars=()
-for f in cmd1 cmd2 e1type e1payload e2type e2payload e2trace e3type e3payload; do
+for f in cmd1 cmd2 e1type e1payload e2type e2payload e2trace e3type e3payload output events commands; do
     vars+=(-v "$f=$(cat "$root/json/$f.json")")
 done
 psql_ -v G="$N2" "${vars[@]}" -f "$here/lib/keys.sql" >/dev/null
+psql_ -c 'DROP EXTENSION verist' -c 'CREATE EXTENSION verist'
 /usr/bin/python3 "$here/lib/profile_gen.py" "$root/json" "$root" \
     "host=127.0.0.1 port=$PORT user=postgres dbname=postgres" "$N1" "$N2"
 as_pg "$PGBIN/pg_ctl -D $root/data -m fast -w stop" >/dev/null
+# lib/digest.sql as one line (a single-user backend ends a statement at a newline)
+grep -v '^[[:space:]]*--' "$here/lib/digest.sql" | tr '\n' ' ' > "$root/digest.sql"
+echo >> "$root/digest.sql"
 chmod a+r "$root"/*.sql
 
 # A clean copy of the cluster (extension, no runs) for every callgrind run.
@@ -59,6 +85,36 @@ cp -a "$root/data" "$root/clean"
 instr() {  # total instructions of one callgrind run
     awk '/^summary:/ {print $2}' "$1"
 }
+
+# The same rows: each variant's N1 files (both paths, both protocols) without
+# valgrind, then lib/digest.sql; every digest of a path must be the same, with
+# no broken chain.  The backend's stdout and stderr both go to the log, so
+# that an error is seen.
+if [ "${PROFILE_COUNTERS:-0}" != 1 ]; then
+    : > "$out/same_rows.txt"
+    for p in create update; do
+        runs=(verist-simple verist-prepared client-simple client-prepared floor-simple floor-prepared)
+        [ "$p" = create ] && runs+=(client_nooc-prepared client_unnest-prepared client_check-prepared)
+        declare -A dg=()
+        for r in "${runs[@]}"; do
+            v=${r%-*} proto=${r#*-}
+            rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
+            as_pg "cat $root/$v-$p-$proto-$N1.sql $root/digest.sql | $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres" >"$root/same.log" 2>&1
+            if grep -q ERROR "$root/same.log"; then
+                echo "profile: $v $p $proto failed:"; grep -m3 ERROR "$root/same.log"; exit 1
+            fi
+            d=$(grep -o '?column? = "[^"]*"' "$root/same.log" | tail -1 | sed 's/.*= "//; s/"$//')
+            [ -n "$d" ] || { echo "profile: no digest from $v $p $proto"; tail -5 "$root/same.log"; exit 1; }
+            dg[$r]=$d
+            echo "$p $v $proto ($N1 commits): $d" >> "$out/same_rows.txt"
+        done
+        if [ "$(printf '%s\n' "${dg[@]}" | sort -u | wc -l)" != 1 ] || [[ "${dg[verist-simple]}" != *" broken_chains=0" ]]; then
+            echo "profile: the variants do not write the same rows ($p path):"; grep "^$p " "$out/same_rows.txt"; exit 1
+        fi
+        echo "profile: same rows, $p path: ${dg[verist-simple]}"
+        unset dg
+    done
+fi
 
 # PROFILE_COUNTERS=1 (0.5.0): only the price of the counters -- verist's
 # commit, create and update, prepared, with verist preloaded and
@@ -73,8 +129,8 @@ if [ "${PROFILE_COUNTERS:-0}" = 1 ]; then
             for n in $N1 $N2; do
                 rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
                 f="$root/cg.counters-$c-$p-$n"
-                as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=$c postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log" || {
-                    tail -20 "$root/vg.log"; exit 1; }
+                as_pg "valgrind --tool=callgrind --log-file=$f.vg --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=$c postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>&1 || {
+                    tail -20 "$f.vg"; exit 1; }
                 if grep -q ERROR "$root/single.log"; then
                     echo "profile: counters $c $p failed:"; grep -m3 ERROR "$root/single.log"; exit 1
                 fi
@@ -89,7 +145,7 @@ if [ "${PROFILE_COUNTERS:-0}" = 1 ]; then
             rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
             as_pg "echo 'DROP INDEX verist_outbox_workflow_ready_idx' | $PGBIN/postgres --single -D $root/data postgres" >/dev/null 2>&1
             f="$root/cg.noidx-$p-$n"
-            as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=off postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log"
+            as_pg "valgrind --tool=callgrind --log-file=$f.vg --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off -c shared_preload_libraries=verist -c verist.counters=off postgres < $root/verist-$p-prepared-$n.sql" >"$root/single.log" 2>&1
             grep -q ERROR "$root/single.log" && { echo "profile: no-index $p failed"; exit 1; }
             tot[$n]=$(instr "$f")
         done
@@ -113,8 +169,8 @@ for v in verist client floor; do
             for n in $N1 $N2; do
                 rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
                 f="$root/cg.$v-$p-$proto-$n"
-                as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-$p-$proto-$n.sql" >"$root/single.log" 2>"$root/vg.log" || {
-                    tail -20 "$root/vg.log"; exit 1; }
+                as_pg "valgrind --tool=callgrind --log-file=$f.vg --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-$p-$proto-$n.sql" >"$root/single.log" 2>&1 || {
+                    tail -20 "$f.vg"; exit 1; }
                 if grep -q ERROR "$root/single.log"; then
                     echo "profile: $v $p $proto failed:"; grep -m3 ERROR "$root/single.log"; exit 1
                 fi
@@ -134,7 +190,7 @@ for v in client_nooc client_unnest client_check; do
     for n in $N1 $N2; do
         rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
         f="$root/cg.$v-$n"
-        as_pg "valgrind --tool=callgrind --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-create-prepared-$n.sql" >"$root/single.log" 2>"$root/vg.log"
+        as_pg "valgrind --tool=callgrind --log-file=$f.vg --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/$v-create-prepared-$n.sql" >"$root/single.log" 2>&1
         if grep -q ERROR "$root/single.log"; then
             echo "profile: $v failed:"; grep -m3 ERROR "$root/single.log"; exit 1
         fi
@@ -151,7 +207,8 @@ done
 for p in create update; do
     rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
     f="$root/cg.inside-$p"
-    as_pg "valgrind --tool=callgrind --toggle-collect=fmgr_security_definer --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/verist-$p-prepared-$N2.sql" >/dev/null 2>"$root/vg.log"
+    as_pg "valgrind --tool=callgrind --log-file=$f.vg --toggle-collect=fmgr_security_definer --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data -c synchronous_commit=off postgres < $root/verist-$p-prepared-$N2.sql" >"$root/single.log" 2>&1
+    grep -q ERROR "$root/single.log" && { echo "profile: inside $p failed:"; grep -m3 ERROR "$root/single.log"; exit 1; }
     total=$(awk '/^summary:/ {print $2}' "$f")
     for kind in inclusive self; do
         incl=yes; [ "$kind" = self ] && incl=no
@@ -173,7 +230,8 @@ rm -rf "$root/data" && cp -a "$root/clean" "$root/data"
 } > "$root/canon.sql"
 chmod a+r "$root/canon.sql"
 f="$root/cg.canon"
-as_pg "valgrind --tool=callgrind --toggle-collect=verist_canonical_json --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data postgres < $root/canon.sql" >/dev/null 2>"$root/vg.log"
+as_pg "valgrind --tool=callgrind --log-file=$f.vg --toggle-collect=verist_canonical_json --callgrind-out-file=$f $PGBIN/postgres --single -D $root/data postgres < $root/canon.sql" >"$root/single.log" 2>&1
+grep -q ERROR "$root/single.log" && { echo "profile: canonical JSON failed:"; grep -m3 ERROR "$root/single.log"; exit 1; }
 total=$(awk '/^summary:/ {print $2}' "$f")
 callgrind_annotate --inclusive=no "$f" > "$root/ann" 2>/dev/null
 {

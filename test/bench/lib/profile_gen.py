@@ -8,9 +8,18 @@ protocol (simple: every statement parsed and planned each time, as the
 extended protocol with unnamed statements does; prepared: PREPARE once, then
 EXECUTE) one file OUTDIR/VARIANT-PATH-PROTO-N.sql, one statement per line.
 Commit g uses the same run, step and version as in the pgbench scripts.  The
-client pattern's and the floor's dedupe keys and event hashes are read from
-bench.keys (lib/keys.sql) and written as literals: unlike under pgbench, no
-lookup is needed, so these counts are the variants' own cost.
+client pattern's and the floor's dedupe keys, event hashes and (verist 0.4.0)
+ledger entry -- its hash and input fingerprint -- are read from bench.keys
+(lib/keys.sql, run with output, events and commands) and written as literals:
+unlike under pgbench, no lookup is needed, so these counts are the variants'
+own cost.  As in scripts/client_*.sql and floor_*.sql, every variant writes
+the rows verist_commit writes: the state row with its chain and ledger heads,
+3 events, 2 outbox rows and the ledger entry, which the client pattern and
+the floor stamp with the fixed time and roles their precomputed hash covers
+(the entry is part of the state statement, a data-modifying WITH, so the
+client pattern still sends five statements).  The update files start with
+the 240 update runs at version 1 written as lib/reset.sql writes them (entry
+1 and both heads), which is what bench.keys's update entries chain onto.
 """
 import os
 import re
@@ -42,14 +51,33 @@ def ident(g, path):
 conn = psycopg.connect(conninfo, autocommit=True)
 packed = {g: (c.split(" "), u.split(" ")) for g, c, u in
           conn.execute("SELECT g, c, u FROM bench.keys ORDER BY g").fetchall()}
+# the input fingerprint of lib/reset.sql's entry 1 (verist_commit(..., '1', 0, output))
+init_input = conn.execute("SELECT input FROM bench.inputs WHERE step = '1'").fetchone()
 conn.close()
+if init_input is None or any(len(c) != 7 or len(u) != 7 for c, u in packed.values()):
+    sys.exit("profile_gen.py: bench.keys has no ledger entries (run lib/keys.sql with output, events, commands)")
+init_input = init_input[0]
 
-STATE_CREATE = ("INSERT INTO verist_state AS s (workflow_id, run_id, version, computed, overlay, created_at,"
-                " updated_at, chain_seq, chain_hash) VALUES ('bench-wf', {run}, 1, {output}::jsonb, '{{}}'::jsonb,"
-                " now(), now(), 3, {h3})")
-STATE_UPDATE = ("UPDATE verist_state AS s SET version = s.version + 1, computed = s.computed || {output}::jsonb,"
-                " updated_at = now(), chain_seq = {seq3}, chain_hash = {h3}"
-                " WHERE s.workflow_id = 'bench-wf' AND s.run_id = {run}{vercheck} RETURNING s.*")
+# The state statement, with the commit's ledger entry in the same statement
+# (scripts/client_*.sql, floor_*.sql).  k holds the output, which both the
+# state row and the entry (its change) take.  LEDGER_CLIENT reads the new
+# state row, as the client pattern's scripts do; LEDGER_FLOOR only literals.
+STATE_CREATE = ("WITH k AS (SELECT {output}::jsonb AS output), s AS ("
+                "INSERT INTO verist_state AS s (workflow_id, run_id, version, computed, overlay, created_at,"
+                " updated_at, chain_seq, chain_hash, ledger_seq, ledger_hash) SELECT 'bench-wf', {run}, 1,"
+                " k.output, '{{}}'::jsonb, now(), now(), 3, {h3}, 1, {lh} FROM k{conflict} RETURNING s.*)")
+STATE_UPDATE = ("WITH k AS (SELECT {output}::jsonb AS output), s AS ("
+                "UPDATE verist_state AS s SET version = s.version + 1, computed = s.computed || k.output,"
+                " updated_at = now(), chain_seq = {seq3}, chain_hash = {h3}, ledger_seq = {lseqset},"
+                " ledger_hash = {lh} FROM k"
+                " WHERE s.workflow_id = 'bench-wf' AND s.run_id = {run}{vercheck} RETURNING s.*)")
+LEDGER_COLS = ("INSERT INTO verist_ledger (workflow_id, run_id, seq, kind, version, step_id, block, change,"
+               " input, role, session_role, actor, events_seq, events_hash, created_at, hash)")
+LEDGER_CLIENT = (", l AS (" + LEDGER_COLS + " SELECT s.workflow_id, s.run_id, s.ledger_seq, 'commit',"
+                 " s.version, {step}, NULL, k.output, {input}, 'postgres', 'postgres', NULL, s.chain_seq,"
+                 " s.chain_hash, {ts}, s.ledger_hash FROM s, k)")
+LEDGER_FLOOR = (", l AS (" + LEDGER_COLS + " SELECT 'bench-wf', {run}, {lseq}, 'commit', {lseq}, {step},"
+                " NULL, k.output, {input}, 'postgres', 'postgres', NULL, {seq3}, {h3}, {ts}, {lh} FROM k)")
 EVENTS = ("INSERT INTO verist_events (workflow_id, run_id, step_id, type, payload, llm_trace, created_at, seq, hash)"
           " VALUES ('bench-wf', {run}, {step}, {e1type}, {e1payload}::jsonb, NULL, {ts}, {seq1}, {h1}),"
           " ('bench-wf', {run}, {step}, {e2type}, {e2payload}::jsonb, {e2trace}::jsonb, {ts}, {seq2}, {h2}),"
@@ -58,7 +86,8 @@ OUTBOX = ("INSERT INTO verist_outbox (workflow_id, run_id, step_id, command, ded
           " VALUES ('bench-wf', {run}, {step}, {cmd1}::jsonb, {k1}, 'pending', now()),"
           " ('bench-wf', {run}, {step}, {cmd2}::jsonb, {k2}, 'pending', now())")
 VERIST = "SELECT * FROM verist_commit('bench-wf', {run}, {step}, {ver}, {output}, {events}, {commands})"
-PLACEHOLDERS = ["run", "step", "ver", "k1", "k2", "h1", "h2", "h3", "seq1", "seq2", "seq3", "ts", "vercheck"] + list(d)
+PLACEHOLDERS = ["run", "step", "ver", "k1", "k2", "h1", "h2", "h3", "lh", "input", "lseq", "seq1", "seq2",
+                "seq3", "ts", "vercheck"] + list(d)
 
 
 # What-if variants (create path): the client pattern's statements without
@@ -83,39 +112,60 @@ def statements(variant, path, v):
     """one commit's statements, with v mapping placeholder names to SQL text"""
     if variant == "verist":
         return [VERIST.format(**v)]
+    floor = variant == "floor"
     if path == "create":
-        state = STATE_CREATE.format(**v)
-        if variant in ("client", "client_unnest"):
-            state += " ON CONFLICT (workflow_id, run_id) DO NOTHING"
-        state += " RETURNING s.*"
+        conflict = " ON CONFLICT (workflow_id, run_id) DO NOTHING" if variant in ("client", "client_unnest") else ""
+        state = STATE_CREATE.format(conflict=conflict, **v)
     else:
-        state = STATE_UPDATE.format(**v)
+        # the client pattern moves the head it read, the floor writes v + 1 (floor_update.sql)
+        state = STATE_UPDATE.format(lseqset=v["lseq"] if floor else "s.ledger_seq + 1", **v)
+    state += (LEDGER_FLOOR if floor else LEDGER_CLIENT).format(**v)
+    if floor:
+        return [state + ", e AS (" + EVENTS.format(**v) + "), o AS (" + OUTBOX.format(**v) + ") SELECT s.* FROM s"]
+    state += " SELECT s.* FROM s"
     if variant in ("client", "client_check"):
         return ["BEGIN", state, EVENTS.format(**v),
                 OUTBOX.format(**v) + " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key", "COMMIT"]
     if variant == "client_nooc":
         return ["BEGIN", state, EVENTS.format(**v), OUTBOX.format(**v), "COMMIT"]
-    if variant == "client_unnest":
-        return ["BEGIN", state, EVENTS_UNNEST.format(**v), OUTBOX_UNNEST.format(**v), "COMMIT"]
-    return ["WITH s AS (" + state + "), e AS (" + EVENTS.format(**v) + "), o AS ("
-            + OUTBOX.format(**v) + ") SELECT * FROM s"]
+    assert variant == "client_unnest"
+    return ["BEGIN", state, EVENTS_UNNEST.format(**v), OUTBOX_UNNEST.format(**v), "COMMIT"]
 
 
 def values(g, path, variant):
     run, step, ver = ident(g, path)
-    k1, k2, h1, h2, h3 = packed[g][0 if path == "create" else 1]
+    k1, k2, h1, h2, h3, lh, inp = packed[g][0 if path == "create" else 1]
     seq0 = 0 if path == "create" else 3 * (ver - 1)
+    # ledger entry ver + 1 makes version ver + 1 (the update runs' entry 1 is lib/reset.sql's)
     v = {"run": lit(run), "step": lit(step), "ver": str(ver), "k1": lit(k1), "k2": lit(k2),
-         "h1": lit(h1), "h2": lit(h2), "h3": lit(h3), "seq1": str(seq0 + 1), "seq2": str(seq0 + 2),
+         "h1": lit(h1), "h2": lit(h2), "h3": lit(h3), "lh": lit(lh), "input": lit(inp),
+         "lseq": str(ver + 1), "seq1": str(seq0 + 1), "seq2": str(seq0 + 2),
          "seq3": str(seq0 + 3), "ts": lit(TS),
          "vercheck": " AND s.version = %d" % ver if variant == "client" else ""}
     v.update({name: lit(val) for name, val in d.items()})
     return v
 
 
-PREFIX_UPDATE = ("INSERT INTO verist_state (workflow_id, run_id, version, computed, overlay, chain_seq, chain_hash)"
-                 " SELECT 'bench-wf', (2000000000 + r)::text, 1, {output}::jsonb, '{{}}', 0,"
-                 " verist_chain_genesis('bench-wf', (2000000000 + r)::text) FROM generate_series(0, 239) r")
+# The 240 update runs at version 1, as lib/reset.sql writes them: state with
+# an empty event chain and ledger head 1, and ledger entry 1 (the commit
+# verist_commit('bench-wf', run, '1', 0, output) would write), at the fixed
+# time and roles, so that bench.keys's update entries chain onto these heads.
+PREFIX_UPDATE = [
+    "INSERT INTO verist_state (workflow_id, run_id, version, computed, overlay, chain_seq, chain_hash,"
+    " ledger_seq, ledger_hash)"
+    " SELECT 'bench-wf', r.run_id, 1, {output}::jsonb, '{{}}'::jsonb, 0, verist_chain_genesis('bench-wf', r.run_id),"
+    " 1, verist_ledger_entry_hash(verist_ledger_genesis('bench-wf', r.run_id),"
+    " verist_chain_genesis('bench-wf', r.run_id), jsonb_build_object('actor', NULL,"
+    " 'at', jsonb_build_object('seq', 1, 'version', 1), 'block', NULL, 'change', {output}::jsonb,"
+    " 'input', {input}, 'kind', 'commit', 'role', 'postgres', 'runId', r.run_id, 'sessionRole', 'postgres',"
+    " 'stepId', '1', 'ts', (extract(epoch FROM {ts}::timestamptz) * 1000000)::bigint,"
+    " 'workflowId', 'bench-wf'))"
+    " FROM (SELECT (2000000000 + i)::text AS run_id FROM generate_series(0, 239) AS i) AS r",
+    LEDGER_COLS + " SELECT workflow_id, run_id, 1, 'commit', 1, '1', NULL, computed, {input}, 'postgres',"
+    " 'postgres', NULL, chain_seq, chain_hash, {ts}, ledger_hash FROM verist_state"
+    " WHERE workflow_id = 'bench-wf' AND run_id >= '2'",
+]
+
 
 jobs = [(v, p, pr) for v in ("verist", "client", "floor") for p in ("create", "update")
         for pr in ("simple", "prepared")]
@@ -132,7 +182,8 @@ for n in counts:
                                  " ADD CONSTRAINT verist_outbox_status_check CHECK (status ="
                                  " ANY ('{pending,deferred,leased,dispatched,rejected,failed}'::text[]))")
                 if path == "update":
-                    lines.append(PREFIX_UPDATE.format(output=lit(d["output"])))
+                    lines.extend(q.format(output=lit(d["output"]), input=lit(init_input), ts=lit(TS))
+                                 for q in PREFIX_UPDATE)
                 if proto == "prepared":
                     # PREPARE each statement with its parameters numbered in order
                     # of first use; their types are inferred, as for pgbench -M prepared
