@@ -127,6 +127,22 @@ static VeristQuery lease_per_run_queued = {
 	OLDEST_QUERY(QUEUED_LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}
 };
 
+/*
+ * The fair queries' "room" body: how many rows each busy workflow may offer,
+ * four batches' worth, or what its cap leaves after leased_count (a scalar
+ * subquery counting its rows leased now).
+ */
+#define FAIR_ROOM(leased_count) \
+	"  SELECT w.workflow_id," \
+	"   CASE WHEN l.max_in_flight IS NULL THEN $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4" \
+	"   ELSE GREATEST(0, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)" \
+	leased_count "))" \
+	"   END AS take" \
+	"  FROM workflows AS w" \
+	"  LEFT JOIN @extschema@.verist_workflow_limits AS l" \
+	"    ON l.workflow_id OPERATOR(pg_catalog.=) w.workflow_id" \
+	"  WHERE w.workflow_id IS NOT NULL"
+
 /* The end of both fair queries: rank the offer, claim in rank order, lease. */
 #define FAIR_CLAIM \
 	"), ranked AS (" \
@@ -172,18 +188,11 @@ static VeristQuery lease_fair = {
 	"          ORDER BY o.workflow_id, o.status LIMIT 1)"
 	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
 	"), room AS ("
-	"  SELECT w.workflow_id,"
-	"   CASE WHEN l.max_in_flight IS NULL THEN $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4"
-	"   ELSE GREATEST(0, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)"
+	FAIR_ROOM(
 	"     (SELECT pg_catalog.count(*) FROM @extschema@.verist_outbox AS f"
 	"      WHERE f.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
 	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
-	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())))"
-	"   END AS take"
-	"  FROM workflows AS w"
-	"  LEFT JOIN @extschema@.verist_workflow_limits AS l"
-	"    ON l.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
-	"  WHERE w.workflow_id IS NOT NULL"
+	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())")
 	"), offered AS ("
 	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
 	"  FROM room AS r CROSS JOIN LATERAL ("
@@ -243,19 +252,12 @@ static VeristQuery lease_fair_queued = {
 	"          ORDER BY o.workflow_id, o.id LIMIT 1)"
 	"  FROM workflows AS w WHERE w.workflow_id IS NOT NULL"
 	"), room AS ("
-	"  SELECT w.workflow_id,"
-	"   CASE WHEN l.max_in_flight IS NULL THEN $2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4"
-	"   ELSE GREATEST(0, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.*) 4, l.max_in_flight OPERATOR(pg_catalog.-)"
+	FAIR_ROOM(
 	"     (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM @extschema@.verist_outbox AS f"
 	"      WHERE" ONE_WORKFLOW("f", "w") " AND f.queued"
 	"      AND f.status OPERATOR(pg_catalog.=) 'leased'"
 	"      AND f.lease_expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
-	"      ORDER BY f.workflow_id, f.id LIMIT l.max_in_flight) AS f)))"
-	"   END AS take"
-	"  FROM workflows AS w"
-	"  LEFT JOIN @extschema@.verist_workflow_limits AS l"
-	"    ON l.workflow_id OPERATOR(pg_catalog.=) w.workflow_id"
-	"  WHERE w.workflow_id IS NOT NULL"
+	"      ORDER BY f.workflow_id, f.id LIMIT l.max_in_flight) AS f)")
 	"), offered AS ("
 	"  SELECT c.id, pg_catalog.row_number() OVER (PARTITION BY r.workflow_id ORDER BY c.id) AS rank"
 	"  FROM room AS r CROSS JOIN LATERAL ("
