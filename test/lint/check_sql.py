@@ -10,7 +10,8 @@ and executed with parameters $1..$n.  This script proves it stays that way:
              one only in plans.c (no SPI_execute, SPI_exec, *_with_args ...);
   constant   every VeristQuery's text is string literals only (string-literal
              macros of the same file, like MICROS("col"), are expanded
-             first): no format directive, nothing spliced in at run time,
+             first, nested ones and those of several parameters too): no
+             format directive, nothing spliced in at run time,
              and no VeristQuery this script cannot read;
   tables     every relation named after FROM, JOIN, INTO, UPDATE or USING is
              @extschema@.verist_* or a name the statement defines (CTE);
@@ -43,14 +44,21 @@ LITERAL_RE = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
 DECLARED_RE = re.compile(r"static\s+VeristQuery\s+(\w+)\s*=\s*\{")
 
 
+LIT = r'"(?:[^"\\]|\\.)*"'
+# A macro argument: string literals and names (a name is the parameter of
+# the macro being expanded, or is left over and fails the constant check).
+ARG = r'((?:%s|\w+)(?:\s*(?:%s|\w+))*)' % (LIT, LIT)
+
+
 def expand_macros(text):
     """
     Expand the file's string-literal macros: NAME -> its literals, and
-    NAME("lit") -> its literals with the parameter replaced by "lit".  Only
-    macros whose body is string literals (and, for a function-like one, its
-    parameter) are expanded; anything else stays and fails the constant check.
+    NAME("lit", ...) -> its literals with each parameter replaced by its
+    argument.  A macro is expanded once its body, after the macros it uses
+    are expanded in it, is string literals and its parameters only; anything
+    else stays and fails the constant check.
     """
-    macros = {}
+    defs = {}
     lines = text.split("\n")
     i = 0
     while i < len(lines):
@@ -60,24 +68,40 @@ def expand_macros(text):
             while full.endswith("\\") and i + 1 < len(lines):
                 i += 1
                 full = full[:-1] + " " + lines[i]
-            m = re.match(r"#define\s+(\w+)(?:\((\w+)\))?\s+(.*)$", full)
+            m = re.match(r"#define\s+(\w+)(?:\(([\w\s,]*)\))?\s+(.*)$", full)
             if m:
-                name, param, body = m.group(1), m.group(2), m.group(3)
-                words = re.findall(r'"(?:[^"\\]|\\.)*"|\w+|\S', body)
-                if words and all(w.startswith('"') or (param and w == param) for w in words):
-                    macros[name] = (param, words)
+                params = [p.strip() for p in m.group(2).split(",")] if m.group(2) is not None else None
+                defs[m.group(1)] = (params, m.group(3))
         i += 1
-    for _ in range(5):
+
+    def literal_only(params, body):
+        words = re.findall(r'"(?:[^"\\]|\\.)*"|\w+|\S', body)
+        return words and all(w.startswith('"') or (params and w in params) for w in words), words
+
+    def expand(name, params, words, where):
+        if params is None:
+            pat = re.compile(r"(?<!#define )\b%s\b(?!\s*\()" % name)
+            return pat.subn(lambda m: " ".join(words), where)
+        pat = re.compile(r"\b%s\(\s*%s\s*\)" % (name, r"\s*,\s*".join([ARG] * len(params))))
+        def repl(m):
+            args = dict(zip(params, m.groups()))
+            return " ".join(args.get(w, w) if not w.startswith('"') else w for w in words)
+        return pat.subn(repl, where)
+
+    for _ in range(10):
         changed = False
-        for name, (param, words) in macros.items():
-            if param:
-                pat = re.compile(r"\b%s\(\s*(\"(?:[^\"\\]|\\.)*\")\s*\)" % name)
-                repl = lambda m, w=words, p=param: " ".join(m.group(1) if x == p else x for x in w)
-            else:
-                pat = re.compile(r"(?<!#define )\b%s\b(?!\s*\()" % name)
-                repl = lambda m, w=words: " ".join(w)
-            text, n = pat.subn(repl, text)
+        for name, (params, body) in list(defs.items()):
+            ok, words = literal_only(params, body)
+            if not ok:
+                continue
+            text, n = expand(name, params, words, text)
             changed = changed or n > 0
+            for other, (oparams, obody) in list(defs.items()):
+                if other != name:
+                    obody, n = expand(name, params, words, obody)
+                    if n:
+                        defs[other] = (oparams, obody)
+                        changed = True
         if not changed:
             break
     return text
@@ -192,12 +216,18 @@ def self_test():
               '#define AGE(c) "pg_catalog.now() OPERATOR(pg_catalog.-) " c\n'
               'static VeristQuery q1 = {"INSERT INTO @extschema@.verist_x " COLS'
               ' " SELECT " AGE("s.t") " = 1 FROM @extschema@.verist_y AS s", 0, {0}};\n'
-              'static VeristQuery q2 = {"SELECT 1" some_variable, 0, {0}};\n')
+              'static VeristQuery q2 = {"SELECT 1" some_variable, 0, {0}};\n'
+              # nested macros, one with two parameters (src/lease.c builds its queries so)
+              '#define PAIR(a, b) " " a " = " b\n'
+              '#define WRAP(x) "SELECT 1 FROM @extschema@.verist_y AS s WHERE" x\n'
+              'static VeristQuery q3 = {WRAP(PAIR("s.a", "s.b")), 0, {0}};\n')
     with tempfile.NamedTemporaryFile("w", suffix=".c", delete=False) as f:
         f.write(source)
     found = {name: problems_of(sql, left) for name, sql, left in statements(f.name)}
     os.unlink(f.name)
-    if not (found.get("q1") and any("operator" in p for p in found["q1"]) and found.get("q2")):
+    q3 = found.get("q3") or []
+    if not (found.get("q1") and any("operator" in p for p in found["q1"]) and found.get("q2")
+            and any("operator" in p for p in q3) and not any("string literals" in p for p in q3)):
         print(f"not ok - self-test: macro-built statements not read as expected: {found}")
         failures += 1
     if not failures:
