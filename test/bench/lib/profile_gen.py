@@ -146,25 +146,17 @@ def values(g, path, variant):
     return v
 
 
-# The 240 update runs at version 1, as lib/reset.sql writes them: state with
-# an empty event chain and ledger head 1, and ledger entry 1 (the commit
-# verist_commit('bench-wf', run, '1', 0, output) would write), at the fixed
-# time and roles, so that bench.keys's update entries chain onto these heads.
-PREFIX_UPDATE = [
-    "INSERT INTO verist_state (workflow_id, run_id, version, computed, overlay, chain_seq, chain_hash,"
-    " ledger_seq, ledger_hash)"
-    " SELECT 'bench-wf', r.run_id, 1, {output}::jsonb, '{{}}'::jsonb, 0, verist_chain_genesis('bench-wf', r.run_id),"
-    " 1, verist_ledger_entry_hash(verist_ledger_genesis('bench-wf', r.run_id),"
-    " verist_chain_genesis('bench-wf', r.run_id), jsonb_build_object('actor', NULL,"
-    " 'at', jsonb_build_object('seq', 1, 'version', 1), 'block', NULL, 'change', {output}::jsonb,"
-    " 'input', {input}, 'kind', 'commit', 'role', 'postgres', 'runId', r.run_id, 'sessionRole', 'postgres',"
-    " 'stepId', '1', 'ts', (extract(epoch FROM {ts}::timestamptz) * 1000000)::bigint,"
-    " 'workflowId', 'bench-wf'))"
-    " FROM (SELECT (2000000000 + i)::text AS run_id FROM generate_series(0, 239) AS i) AS r",
-    LEDGER_COLS + " SELECT workflow_id, run_id, 1, 'commit', 1, '1', NULL, computed, {input}, 'postgres',"
-    " 'postgres', NULL, chain_seq, chain_hash, {ts}, ledger_hash FROM verist_state"
-    " WHERE workflow_id = 'bench-wf' AND run_id >= '2'",
-]
+def update_runs():
+    """lib/update_runs.sql (the 240 update runs at version 1, exactly as
+    lib/reset.sql writes them, so that bench.keys's update entries chain onto
+    their heads) as one-line statements, its psql variables as literals."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "update_runs.sql")) as f:
+        sql = "\n".join(line for line in f if not line.lstrip().startswith("--"))
+    sql = sql.replace(":'output'", lit(d["output"])).replace(":'init_input'", lit(init_input))
+    return [" ".join(q.split()) for q in sql.split(";") if q.strip()]
+
+
+PREFIX_UPDATE = update_runs()
 
 
 jobs = [(v, p, pr) for v in ("verist", "client", "floor") for p in ("create", "update")
@@ -182,8 +174,7 @@ for n in counts:
                                  " ADD CONSTRAINT verist_outbox_status_check CHECK (status ="
                                  " ANY ('{pending,deferred,leased,dispatched,rejected,failed}'::text[]))")
                 if path == "update":
-                    lines.extend(q.format(output=lit(d["output"]), input=lit(init_input), ts=lit(TS))
-                                 for q in PREFIX_UPDATE)
+                    lines.extend(PREFIX_UPDATE)
                 if proto == "prepared":
                     # PREPARE each statement with its parameters numbered in order
                     # of first use; their types are inferred, as for pgbench -M prepared

@@ -23,24 +23,6 @@ SELECT input AS init_input FROM verist_ledger
 WHERE workflow_id = 'bench-reset' AND run_id = 'scratch' \gset
 ROLLBACK;
 
-INSERT INTO verist_state (workflow_id, run_id, version, computed, overlay, chain_seq, chain_hash,
-                          ledger_seq, ledger_hash)
-SELECT 'bench-wf', r.run_id, 1, :'output'::jsonb, '{}'::jsonb,
-       0, verist_chain_genesis('bench-wf', r.run_id),
-       1, verist_ledger_entry_hash(
-              verist_ledger_genesis('bench-wf', r.run_id), verist_chain_genesis('bench-wf', r.run_id),
-              jsonb_build_object(
-                  'actor', NULL, 'at', jsonb_build_object('seq', 1, 'version', 1),
-                  'block', NULL, 'change', :'output'::jsonb, 'input', :'init_input',
-                  'kind', 'commit', 'role', 'postgres', 'runId', r.run_id,
-                  'sessionRole', 'postgres', 'stepId', '1',
-                  'ts', (extract(epoch FROM '2025-01-01 00:00:00+00'::timestamptz) * 1000000)::bigint,
-                  'workflowId', 'bench-wf'))
-FROM (SELECT (2000000000 + i)::text AS run_id FROM generate_series(0, 239) AS i) AS r;
-INSERT INTO verist_ledger (workflow_id, run_id, seq, kind, version, step_id, block, change, input,
-                           role, session_role, actor, events_seq, events_hash, created_at, hash)
-SELECT workflow_id, run_id, 1, 'commit', 1, '1', NULL, computed, :'init_input',
-       'postgres', 'postgres', NULL, chain_seq, chain_hash, '2025-01-01 00:00:00+00', ledger_hash
-FROM verist_state;
+\ir update_runs.sql
 ANALYZE verist_state, verist_events, verist_outbox, verist_blocks, verist_ledger;
 CHECKPOINT;
