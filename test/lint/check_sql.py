@@ -75,7 +75,7 @@ def expand_macros(text):
         i += 1
 
     def literal_only(params, body):
-        words = re.findall(r'"(?:[^"\\]|\\.)*"|\w+|\S', body)
+        words = re.findall(LIT + r'|\w+|\S', body)
         return words and all(w.startswith('"') or (params and w in params) for w in words), words
 
     def expand(name, params, words, where):
@@ -85,7 +85,7 @@ def expand_macros(text):
         pat = re.compile(r"\b%s\(\s*%s\s*\)" % (name, r"\s*,\s*".join([ARG] * len(params))))
         def repl(m):
             args = dict(zip(params, m.groups()))
-            return " ".join(args.get(w, w) if not w.startswith('"') else w for w in words)
+            return " ".join(args.get(w, w) for w in words)
         return pat.subn(repl, where)
 
     for _ in range(10):
