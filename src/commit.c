@@ -36,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "args.h"
 #include "canonical.h"
@@ -49,6 +50,7 @@
 #include "ledger.h"
 #include "outbox.h"
 #include "plans.h"
+#include "rowinsert.h"
 #include "shapes.h"
 #include "verist.h"
 
@@ -604,24 +606,68 @@ InsertBlock(text *wf, text *run, text *step, CommitCommands *cmds, int64 block_i
 			 errhint("Resolve the active block with verist_resolve_block first.")));
 }
 
+/* events_insert_chain's columns, for the simple insert path (rowinsert.c) */
+static const char *const event_columns[] = {
+	"workflow_id", "run_id", "step_id", "type", "payload", "llm_trace", "created_at",
+	"seq", "hash"
+};
+
+/* events_insert_chain, row by row without the statement (rowinsert.c). */
+static void
+PutEvents(Commit *c, VeristRowInsert *ri)
+{
+	CommitEvents *ev = &c->ev;
+	Datum		row[9] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+		PointerGetDatum(c->step), 0, 0, 0,
+	TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};	/* = now() */
+	bool		nulls[9] = {false};
+
+	for (int i = 0; i < ev->count; i++)
+	{
+		row[3] = PointerGetDatum(ev->type_texts[i]);
+		row[4] = ev->payloads[i];
+		nulls[4] = ev->payload_nulls[i];
+		row[5] = ev->traces[i];
+		nulls[5] = ev->trace_nulls[i];
+		row[7] = Int32GetDatum(ev->base_seq + i + 1);
+		row[8] = PointerGetDatum(cstring_to_text_with_len(ev->hash_hex[i],
+														  VERIST_HASH_HEX_LEN));
+		VeristRowInsertPut(ri, row, nulls);
+	}
+}
+
+/* The INSERT statement of the events: the 0.1.0 entry point's, or when rowinsert.c declines. */
+static uint64
+ExecuteEventsInsert(Commit *c)
+{
+	Datum		values[8] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+	PointerGetDatum(c->step)};
+
+	VeristEventArrays(&c->ev, &values[3], &values[4], &values[5], &values[7]);
+	values[6] = Int32GetDatum(c->ev.base_seq);
+	return VeristExecute(c->chain ? &events_insert_chain : &events_insert, values, NULL,
+						 false, 0);
+}
+
 /* Insert the events, in array order (with their chain from 0.2.0 on). */
 static void
 InsertEvents(Commit *c)
 {
-	CommitEvents *ev = &c->ev;
-	Datum		values[8] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
-		PointerGetDatum(c->step), ev->types, ev->payloads, ev->traces,
-		Int32GetDatum(ev->base_seq), ev->hashes};
+	VeristRowInsert ri;
 	uint64		inserted;
 
 	if (c->chain)
-	{
 		VeristEventsWriterFloor();
-		inserted = VeristExecute(&events_insert_chain, values, NULL, false, 0);
+	if (c->chain && VeristRowInsertBegin(&ri, "verist_events", event_columns,
+										 lengthof(event_columns)))
+	{
+		PutEvents(c, &ri);
+		VeristRowInsertEnd(&ri);
+		inserted = c->ev.count;
 	}
 	else
-		inserted = VeristExecute(&events_insert, values, NULL, false, 0);
-	if (inserted != (uint64) ev->count)
+		inserted = ExecuteEventsInsert(c);
+	if (inserted != (uint64) c->ev.count)
 		elog(ERROR, "verist_events insert wrote fewer rows than given");
 }
 

@@ -15,22 +15,22 @@
 #include "chain.h"
 #include "shapes.h"
 
-/* The events of a commit, as parallel arrays for one INSERT. */
+/* The events of a commit, laid out for their INSERT. */
 typedef struct CommitEvents
 {
 	int			count;
 	text	  **type_texts;		/* each event's type */
+	Datum	   *payloads;		/* each payload (jsonb) ... */
+	bool	   *payload_nulls;	/* ... or SQL NULL */
+	Datum	   *traces;			/* each stored llmTrace (jsonb) ... */
+	bool	   *trace_nulls;	/* ... or SQL NULL */
 	JsonbContainer **payload_roots; /* each payload, NULL for null */
 	JsonbContainer **trace_roots;	/* each stored llmTrace, NULL for null */
-	Datum		types;			/* text[] */
-	Datum		payloads;		/* jsonb[] */
-	Datum		traces;			/* jsonb[] */
 
 	/* the hash chain (0.2.0) */
 	VeristChainParts *parts;	/* each event's content, split at its seq */
 	char		(*hash_hex)[VERIST_HASH_HEX_LEN + 1];	/* once the head is known */
 	int32		base_seq;		/* the head's seq before: events get base + 1 ... */
-	Datum		hashes;			/* hash_hex as text[], for the INSERT */
 } CommitEvents;
 
 /* The commands of a commit, routed. */
@@ -54,6 +54,8 @@ extern void VeristPrepareEvents(Jsonb *events, CommitEvents *ev);
 extern void VeristPrepareChain(text *wf, text *run, text *step, CommitEvents *ev);
 extern void VeristChainDone(CommitEvents *ev, int32 base_seq);
 extern void VeristPartsArrays(CommitEvents *ev, Datum *heads, Datum *tails);
+extern void VeristEventArrays(CommitEvents *ev, Datum *types, Datum *payloads, Datum *traces,
+							  Datum *hashes);
 extern void VeristPrepareCommands(Jsonb *commands, const char *wf, const char *run,
 								  const char *step, CommitCommands *cmds,
 								  pg_cryptohash_ctx *sha);

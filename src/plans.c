@@ -193,25 +193,25 @@ VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 }
 
 /*
- * Run a prepared INSERT whose one expected failure is a duplicate key in the
- * unique index named; return the number of rows inserted.  A duplicate is
+ * Run a write whose one expected failure is a duplicate key in the unique
+ * index named; return what it returns (the rows it wrote).  A duplicate is
  * handed to on_duplicate with the violation's DETAIL ("Key (...)=(...)
- * already exists."), which must raise verist's own error: the insert has
+ * already exists."), which must raise verist's own error: the write has
  * failed and the transaction cannot go on.  Any other error passes through.
  *
  * Why not INSERT ... ON CONFLICT DO NOTHING: the speculative insertion it
  * needs costs every commit (about 5% of one), to save a rare conflict.
  */
 uint64
-VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
-					const char *unique_index, VeristDuplicate on_duplicate, void *arg)
+VeristCatchDuplicate(VeristWriter write, void *write_arg, const char *unique_index,
+					 VeristDuplicate on_duplicate, void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	volatile uint64 inserted = 0;
+	volatile uint64 written = 0;
 
 	PG_TRY();
 	{
-		inserted = VeristExecute(query, values, nulls, false, 0);
+		written = write(write_arg);
 	}
 	PG_CATCH();
 	{
@@ -228,7 +228,33 @@ VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
 		elog(ERROR, "duplicate key handler returned");
 	}
 	PG_END_TRY();
-	return inserted;
+	return written;
+}
+
+/* A prepared statement and its arguments, as a VeristWriter's argument. */
+typedef struct PreparedWrite
+{
+	VeristQuery *query;
+	Datum	   *values;
+	const char *nulls;
+} PreparedWrite;
+
+static uint64
+RunPreparedWrite(void *arg)
+{
+	PreparedWrite *w = (PreparedWrite *) arg;
+
+	return VeristExecute(w->query, w->values, w->nulls, false, 0);
+}
+
+/* Run a prepared INSERT as VeristCatchDuplicate runs a write. */
+uint64
+VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
+					const char *unique_index, VeristDuplicate on_duplicate, void *arg)
+{
+	PreparedWrite w = {query, values, nulls};
+
+	return VeristCatchDuplicate(RunPreparedWrite, &w, unique_index, on_duplicate, arg);
 }
 
 /* Append every row the last statement returned to the set result. */

@@ -33,6 +33,9 @@ typedef struct VeristQuery
 /* A handler for a duplicate key: raises verist's own error, never returns. */
 typedef void (*VeristDuplicate) (const char *detail, void *arg);
 
+/* A write that may meet a duplicate key: returns the number of rows written. */
+typedef uint64 (*VeristWriter) (void *arg);
+
 extern void VeristPlansInit(void);
 
 /* A call's SPI connection: the schema it runs in is fixed for the whole call. */
@@ -47,6 +50,9 @@ extern uint64 VeristExecute(VeristQuery *query, Datum *values, const char *nulls
 extern uint64 VeristExecuteInsert(VeristQuery *query, Datum *values, const char *nulls,
 								  const char *unique_index, VeristDuplicate on_duplicate,
 								  void *arg);
+extern uint64 VeristCatchDuplicate(VeristWriter write, void *write_arg,
+								   const char *unique_index, VeristDuplicate on_duplicate,
+								   void *arg);
 
 /* Results: rows into a set result (InitMaterializedSRF first), or one row. */
 extern void VeristStoreRows(FunctionCallInfo fcinfo);

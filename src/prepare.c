@@ -74,19 +74,18 @@ StoredTrace(JsonbValue *trace)
 	return result;
 }
 
-/* Validate the events argument and lay it out as arrays. */
+/* Validate the events argument and lay it out, event by event. */
 void
 VeristPrepareEvents(Jsonb *events, CommitEvents *ev)
 {
 	int			count = JsonContainerSize(&events->root);
 	int			n = Max(count, 1);
-	Datum	   *types = palloc(sizeof(Datum) * n);
-	Datum	   *payloads = palloc(sizeof(Datum) * n);
-	Datum	   *traces = palloc(sizeof(Datum) * n);
-	bool	   *payload_nulls = palloc(sizeof(bool) * n);
-	bool	   *trace_nulls = palloc(sizeof(bool) * n);
 
 	ev->type_texts = palloc(sizeof(text *) * n);
+	ev->payloads = palloc(sizeof(Datum) * n);
+	ev->payload_nulls = palloc(sizeof(bool) * n);
+	ev->traces = palloc(sizeof(Datum) * n);
+	ev->trace_nulls = palloc(sizeof(bool) * n);
 	ev->payload_roots = palloc(sizeof(JsonbContainer *) * n);
 	ev->trace_roots = palloc(sizeof(JsonbContainer *) * n);
 	for (int i = 0; i < count; i++)
@@ -98,23 +97,46 @@ VeristPrepareEvents(Jsonb *events, CommitEvents *ev)
 		type = VeristObjectField(e->val.binary.data, "type");
 		ev->type_texts[i] = cstring_to_text_with_len(type->val.string.val,
 													  type->val.string.len);
-		types[i] = PointerGetDatum(ev->type_texts[i]);
-		payloads[i] = VeristFieldJsonb(VeristObjectField(e->val.binary.data, "payload"),
-								 &payload_nulls[i]);
-		traces[i] = VeristFieldJsonb(StoredTrace(VeristObjectField(e->val.binary.data, "llmTrace")),
-							   &trace_nulls[i]);
-		ev->payload_roots[i] = DatumRoot(payloads[i], payload_nulls[i]);
-		ev->trace_roots[i] = DatumRoot(traces[i], trace_nulls[i]);
+		ev->payloads[i] = VeristFieldJsonb(VeristObjectField(e->val.binary.data, "payload"),
+										   &ev->payload_nulls[i]);
+		ev->traces[i] = VeristFieldJsonb(StoredTrace(VeristObjectField(e->val.binary.data,
+																	   "llmTrace")),
+										 &ev->trace_nulls[i]);
+		ev->payload_roots[i] = DatumRoot(ev->payloads[i], ev->payload_nulls[i]);
+		ev->trace_roots[i] = DatumRoot(ev->traces[i], ev->trace_nulls[i]);
 	}
 
 	ev->count = count;
 	ev->parts = NULL;
 	ev->hash_hex = NULL;
 	ev->base_seq = 0;
-	ev->hashes = (Datum) 0;		/* set by VeristChainDone, if chained */
-	ev->types = VeristBuildArray(types, NULL, count, TEXTOID);
-	ev->payloads = VeristBuildArray(payloads, payload_nulls, count, JSONBOID);
-	ev->traces = VeristBuildArray(traces, trace_nulls, count, JSONBOID);
+}
+
+/*
+ * The events as the parallel arrays their INSERT statement takes: types
+ * (text[]), payloads and traces (jsonb[]) and, once chained, hashes (text[]).
+ */
+void
+VeristEventArrays(CommitEvents *ev, Datum *types, Datum *payloads, Datum *traces,
+				  Datum *hashes)
+{
+	Datum	   *t = palloc(sizeof(Datum) * Max(ev->count, 1));
+
+	for (int i = 0; i < ev->count; i++)
+		t[i] = PointerGetDatum(ev->type_texts[i]);
+	*types = VeristBuildArray(t, NULL, ev->count, TEXTOID);
+	*payloads = VeristBuildArray(ev->payloads, ev->payload_nulls, ev->count, JSONBOID);
+	*traces = VeristBuildArray(ev->traces, ev->trace_nulls, ev->count, JSONBOID);
+	*hashes = (Datum) 0;
+	if (ev->hash_hex != NULL)
+	{
+		Datum	   *h = palloc(sizeof(Datum) * Max(ev->count, 1));
+
+		for (int i = 0; i < ev->count; i++)
+			h[i] = PointerGetDatum(cstring_to_text_with_len(ev->hash_hex[i],
+															VERIST_HASH_HEX_LEN));
+		*hashes = VeristBuildArray(h, NULL, ev->count, TEXTOID);
+	}
 }
 
 /*
@@ -150,17 +172,11 @@ VeristPrepareChain(text *wf, text *run, text *step, CommitEvents *ev)
 	}
 }
 
-/* The hashes are known (hash_hex), after base_seq: make the text[] for the INSERT. */
+/* The hashes are known (hash_hex): the events get base_seq + 1, + 2, ... */
 void
 VeristChainDone(CommitEvents *ev, int32 base_seq)
 {
-	Datum	   *hashes = palloc(sizeof(Datum) * Max(ev->count, 1));
-
-	for (int i = 0; i < ev->count; i++)
-		hashes[i] = PointerGetDatum(cstring_to_text_with_len(ev->hash_hex[i],
-															 VERIST_HASH_HEX_LEN));
 	ev->base_seq = base_seq;
-	ev->hashes = VeristBuildArray(hashes, NULL, ev->count, TEXTOID);
 }
 
 /* The events' content parts as two text[] (heads, tails), for verist_chain_extend. */

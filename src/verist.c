@@ -14,6 +14,7 @@
 
 #include "counters.h"
 #include "plans.h"
+#include "rowinsert.h"
 #include "verist.h"
 
 PG_MODULE_MAGIC;
@@ -109,4 +110,5 @@ _PG_init(void)
 	VeristCountersInit();
 
 	VeristPlansInit();
+	VeristRowInsertInit();
 }

@@ -1,0 +1,348 @@
+/*
+ * rowinsert.c
+ *		Writing a commit's rows without a statement: the executor's simple
+ *		insert path, as logical replication's apply worker uses it.
+ *
+ * A commit's events and commands used to go in through one prepared INSERT
+ * each, run by SPI.  Each such statement starts and ends an executor, takes a
+ * snapshot and unpacks its arrays through set-returning functions: for two or
+ * three rows that costs more than the rows (test/bench/README.md, "The commit
+ * path").  Here the rows go straight to the table: the tuple and its
+ * index entries, with the stored generated columns computed, the CHECK and
+ * NOT NULL constraints checked and the columns not given filled from their
+ * defaults, exactly what the INSERT did.
+ *
+ * What the INSERT's plan holds for the life of the backend, this path keeps
+ * too: the planned expressions of the table's defaults, generated columns
+ * and CHECK constraints (a RowShape), which an executor would otherwise read
+ * back from their stored text on every call.  A shape is rebuilt after any
+ * invalidation of its relation (ALTER TABLE, a new constraint, ANALYZE).
+ *
+ * The INSERT also does what this path does not: row and statement triggers,
+ * rules, row security, inheritance and partition routing, and its own
+ * permission and read-only checks with their errors.  None of these apply to
+ * verist's tables as installed, but an operator may add a trigger (an audit
+ * copy, a foreign key), so VeristRowInsertBegin declines whenever any of them
+ * could matter, and the caller runs its statement instead.  The lock taken
+ * here is the one the statement takes; it keeps CREATE TRIGGER, CREATE RULE
+ * and ALTER TABLE out until the transaction ends, so what was checked holds
+ * while the rows go in.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "plans.h"
+#include "rowinsert.h"
+
+/* Could an INSERT into rel fire anything, or be rewritten? */
+static bool
+HasInsertActions(Relation rel)
+{
+	TriggerDesc *t = rel->trigdesc;
+
+	if (rel->rd_rules != NULL)
+		return true;
+	return t != NULL &&
+		(t->trig_insert_before_row || t->trig_insert_after_row ||
+		 t->trig_insert_instead_row || t->trig_insert_before_statement ||
+		 t->trig_insert_after_statement || t->trig_insert_new_table);
+}
+
+/* May this path write rel, or must the full INSERT run? */
+static bool
+SimplePathApplies(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION &&
+		!rel->rd_rel->relispartition &&
+		!rel->rd_rel->relhassubclass &&
+		!rel->rd_rel->relrowsecurity &&
+		!HasInsertActions(rel) &&
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+}
+
+/*
+ * A table's INSERT of one column list, as planned expressions: the given
+ * columns' attribute numbers, the defaults of all the other columns, the
+ * generation expressions and the CHECK constraints (in the relation's order).
+ */
+typedef struct RowShape
+{
+	Oid			relid;
+	const char *const *columns; /* the column list (a static array) */
+	bool		valid;			/* cleared by any invalidation of relid */
+	MemoryContext cxt;			/* holds the expressions; reset to rebuild */
+	int			natts;
+	AttrNumber	attnums[VERIST_ROW_MAX_COLUMNS];
+	Expr	  **defaults;		/* per attribute not given: NULL or its default */
+	Expr	  **generated;		/* per stored generated attribute */
+	int			ngenerated;
+	int			ncheck;
+	Expr	  **checks;
+} RowShape;
+
+#define VERIST_ROW_SHAPES 4		/* the events' and the outbox's, and room */
+
+static RowShape row_shapes[VERIST_ROW_SHAPES];
+
+/* A relation changed (or all did: InvalidOid): rebuild its shapes when next used. */
+static void
+RowShapeInvalidate(Datum arg, Oid relid)
+{
+	for (int i = 0; i < VERIST_ROW_SHAPES; i++)
+		if (relid == InvalidOid || row_shapes[i].relid == relid)
+			row_shapes[i].valid = false;
+}
+
+/* Register the invalidation callback (from _PG_init). */
+void
+VeristRowInsertInit(void)
+{
+	CacheRegisterRelcacheCallback(RowShapeInvalidate, (Datum) 0);
+}
+
+/* Find the given columns; plan every other column's default. */
+static void
+ShapeColumns(RowShape *shape, Relation rel, const char *const *columns, int ncolumns)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int c = 0; c < ncolumns; c++)
+		shape->attnums[c] = InvalidAttrNumber;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		given = false;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		for (int c = 0; c < ncolumns && !given; c++)
+		{
+			if (strcmp(NameStr(att->attname), columns[c]) == 0)
+			{
+				shape->attnums[c] = att->attnum;
+				given = true;
+			}
+		}
+		if (!given)
+		{
+			Expr	   *def = (Expr *) build_column_default(rel, att->attnum);
+
+			if (def != NULL)
+				shape->defaults[i] = expression_planner(def);
+		}
+	}
+	for (int c = 0; c < ncolumns; c++)
+		if (shape->attnums[c] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of relation \"%s\" does not exist",
+				 columns[c], RelationGetRelationName(rel));
+}
+
+/* Plan the generation expressions and the CHECK constraints, as the executor does. */
+static void
+ShapeConstraints(RowShape *shape, Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+
+	if (constr == NULL)
+		return;
+	for (int i = 0; i < shape->natts && constr->has_generated_stored; i++)
+	{
+		if (TupleDescAttr(RelationGetDescr(rel), i)->attgenerated != ATTRIBUTE_GENERATED_STORED)
+			continue;
+		shape->generated[i] = expression_planner((Expr *) build_column_default(rel, i + 1));
+		if (shape->generated[i] == NULL)
+			elog(ERROR, "no generation expression for column %d of relation \"%s\"",
+				 i + 1, RelationGetRelationName(rel));
+		shape->ngenerated++;
+	}
+	shape->ncheck = constr->num_check;
+	shape->checks = palloc(sizeof(Expr *) * Max(constr->num_check, 1));
+	for (int i = 0; i < constr->num_check; i++)
+		shape->checks[i] = expression_planner(stringToNode(constr->check[i].ccbin));
+}
+
+/* Build a shape in its context; on an error it stays invalid. */
+static void
+FillShape(RowShape *shape, Relation rel, const char *const *columns, int ncolumns)
+{
+	MemoryContext old = MemoryContextSwitchTo(shape->cxt);
+
+	shape->defaults = palloc0(sizeof(Expr *) * shape->natts);
+	shape->generated = palloc0(sizeof(Expr *) * shape->natts);
+	PG_TRY();
+	{
+		ShapeColumns(shape, rel, columns, ncolumns);
+		ShapeConstraints(shape, rel);
+	}
+	PG_CATCH();
+	{
+		shape->valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The shape of rel for this column list, rebuilt if the relation changed.
+ * Called with the relation locked, so no DDL can change it meanwhile; an
+ * invalidation that still arrives while building (ANALYZE's, say) only
+ * marks the shape for rebuilding next time.
+ */
+static RowShape *
+GetRowShape(Relation rel, const char *const *columns, int ncolumns)
+{
+	RowShape   *shape = NULL;
+
+	for (int i = 0; i < VERIST_ROW_SHAPES && shape == NULL; i++)
+		if (row_shapes[i].relid == RelationGetRelid(rel) && row_shapes[i].columns == columns)
+			shape = &row_shapes[i];
+	if (shape != NULL && shape->valid && shape->natts == RelationGetDescr(rel)->natts)
+		return shape;
+	/* or any shape not valid: unused, or of a relation changed or dropped since */
+	for (int i = 0; i < VERIST_ROW_SHAPES && shape == NULL; i++)
+		if (!row_shapes[i].valid)
+			shape = &row_shapes[i];
+	if (shape == NULL)
+		elog(ERROR, "no room for the row shape of relation \"%s\"",
+			 RelationGetRelationName(rel));
+
+	if (shape->cxt == NULL)
+		shape->cxt = AllocSetContextCreate(CacheMemoryContext, "verist row shape",
+										   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(shape->cxt);
+	shape->relid = RelationGetRelid(rel);
+	shape->columns = columns;
+	shape->valid = true;
+	shape->natts = RelationGetDescr(rel)->natts;
+	shape->ngenerated = 0;
+	shape->ncheck = 0;
+	FillShape(shape, rel, columns, ncolumns);
+	return shape;
+}
+
+/* This call's executable expressions, from the shape. */
+static void
+InitExpressions(VeristRowInsert *ri, RowShape *shape)
+{
+	ResultRelInfo *rri = ri->rri;
+	MemoryContext old = MemoryContextSwitchTo(ri->estate->es_query_cxt);
+
+	ri->ncolumns = 0;
+	ri->defaults = palloc0(sizeof(ExprState *) * shape->natts);
+	for (int i = 0; i < shape->natts; i++)
+		if (shape->defaults[i] != NULL)
+			ri->defaults[i] = ExecInitExpr(shape->defaults[i], NULL);
+	/* what ExecInitStoredGenerated and ExecRelCheck would build for an INSERT */
+	if (shape->ngenerated > 0)
+	{
+		rri->ri_GeneratedExprs = palloc0(sizeof(ExprState *) * shape->natts);
+		for (int i = 0; i < shape->natts; i++)
+			if (shape->generated[i] != NULL)
+				rri->ri_GeneratedExprs[i] = ExecInitExpr(shape->generated[i], NULL);
+		rri->ri_NumGeneratedNeeded = shape->ngenerated;
+	}
+	if (shape->ncheck > 0 && shape->ncheck == RelationGetDescr(ri->rel)->constr->num_check)
+	{
+		rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * shape->ncheck);
+		for (int i = 0; i < shape->ncheck; i++)
+			rri->ri_ConstraintExprs[i] = ExecInitExpr(shape->checks[i], NULL);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Open verist's table relname for inserting rows of the given columns, in this
+ * order; false (nothing opened, nothing locked) when the full INSERT must run.
+ */
+bool
+VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
+					 const char *const *columns, int ncolumns)
+{
+	RangeTblEntry *rte;
+	RowShape   *shape;
+
+	Assert(ncolumns <= VERIST_ROW_MAX_COLUMNS);
+	/* the INSERT raises the read-only errors (and a standby's) itself */
+	if (XactReadOnly || IsInParallelMode())
+		return false;
+	ri->rel = table_open(VeristRelation(relname), RowExclusiveLock);
+	if (!SimplePathApplies(ri->rel))
+	{
+		table_close(ri->rel, NoLock);	/* the INSERT locks it the same way */
+		return false;
+	}
+
+	ri->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(ri->rel);
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(ri->estate, list_make1(rte));
+	ri->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ri->rri, ri->rel, 1, NULL, 0);
+	ri->estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(ri->rri, false);
+	ri->slot = ExecInitExtraTupleSlot(ri->estate, RelationGetDescr(ri->rel),
+									  &TTSOpsVirtual);
+	shape = GetRowShape(ri->rel, columns, ncolumns);
+	InitExpressions(ri, shape);
+	memcpy(ri->attnums, shape->attnums, sizeof(AttrNumber) * ncolumns);
+	ri->ncolumns = ncolumns;
+	return true;
+}
+
+/* Insert one row: values and nulls of the columns given to Begin, in order. */
+void
+VeristRowInsertPut(VeristRowInsert *ri, const Datum *values, const bool *nulls)
+{
+	TupleTableSlot *slot = ri->slot;
+	ExprContext *econtext = GetPerTupleExprContext(ri->estate);
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	for (int i = 0; i < natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+		if (ri->defaults[i] != NULL)
+			slot->tts_values[i] = ExecEvalExpr(ri->defaults[i], econtext,
+											   &slot->tts_isnull[i]);
+	}
+	for (int c = 0; c < ri->ncolumns; c++)
+	{
+		slot->tts_values[ri->attnums[c] - 1] = values[c];
+		slot->tts_isnull[ri->attnums[c] - 1] = nulls[c];
+	}
+	ExecStoreVirtualTuple(slot);
+	/* generated columns, constraints, the tuple, its index entries */
+	ExecSimpleRelationInsert(ri->rri, ri->estate, slot);
+	ResetPerTupleExprContext(ri->estate);
+}
+
+/*
+ * Close what Begin opened (the lock stays until the transaction ends), and
+ * make the rows visible to what the call runs next, as a statement would.
+ */
+void
+VeristRowInsertEnd(VeristRowInsert *ri)
+{
+	ExecCloseIndices(ri->rri);
+	ExecResetTupleTable(ri->estate->es_tupleTable, false);
+	FreeExecutorState(ri->estate);
+	table_close(ri->rel, NoLock);
+	CommandCounterIncrement();
+}
