@@ -110,6 +110,35 @@ SELECT verist_try($$SELECT verist_commit('ip-wf', 'run-1', 'plan', 1, '{}', '[]'
 SELECT verist_fingerprint() = :'before' AS nothing_written;
 DROP TRIGGER seen_command ON verist_outbox;
 
+-- A default that itself commits, through a function: the inner commit finds
+-- the cached expressions invalidated (the ANALYZE) and rebuilds them while
+-- the outer insert is still using its own (src/rowinsert.c keeps those until
+-- the transaction ends).  Both commits land whole.
+CREATE TABLE nest_depth (d int);
+INSERT INTO nest_depth VALUES (2);  -- 0 once the column exists (its rewrite calls it)
+CREATE FUNCTION nested_note() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT d FROM nest_depth) = 1 THEN
+        RETURN 'inner';             -- the inner commit's row
+    ELSIF (SELECT d FROM nest_depth) = 2 THEN
+        RETURN 'outer';             -- the outer commit's later rows
+    END IF;
+    UPDATE nest_depth SET d = 1;
+    ANALYZE verist_outbox;
+    PERFORM verist_commit('ip-wf', 'run-nested', 'inner', 0, '{}', '[]',
+        '[{"type": "emit", "topic": "inner"}]');
+    UPDATE nest_depth SET d = 2;
+    RETURN 'outer';
+END
+$$;
+ALTER TABLE verist_outbox ADD COLUMN note text DEFAULT nested_note();
+UPDATE nest_depth SET d = 0;
+SELECT version FROM verist_commit('ip-wf', 'run-9', 'plan', 0, '{}', '[]',
+    '[{"type": "emit", "topic": "one"}, {"type": "emit", "topic": "two"}]');
+SELECT run_id, command ->> 'topic' AS topic, status, queued, note FROM verist_outbox
+WHERE run_id IN ('run-9', 'run-nested') ORDER BY id;
+ALTER TABLE verist_outbox DROP COLUMN note;
+
 -- After the DDL above, the simple path again: same rows as the first run.
 SELECT version FROM verist_commit('ip-wf', 'run-8', 'plan', 0, '{}', :'events', :'commands');
 SELECT run_rows('run-8') = run_rows('run-1') AS same_rows;

@@ -82,7 +82,7 @@ typedef struct RowShape
 	Oid			relid;
 	const char *const *columns; /* the column list (a static array) */
 	bool		valid;			/* cleared by any invalidation of relid */
-	MemoryContext cxt;			/* holds the expressions; reset to rebuild */
+	MemoryContext cxt;			/* holds the expressions */
 	int			natts;
 	AttrNumber	attnums[VERIST_ROW_MAX_COLUMNS];
 	Expr	  **defaults;		/* per attribute not given: NULL or its default */
@@ -219,10 +219,15 @@ GetRowShape(Relation rel, const char *const *columns, int ncolumns)
 		elog(ERROR, "no room for the row shape of relation \"%s\"",
 			 RelationGetRelationName(rel));
 
-	if (shape->cxt == NULL)
-		shape->cxt = AllocSetContextCreate(CacheMemoryContext, "verist row shape",
-										   ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(shape->cxt);
+	/*
+	 * The old expressions may still be in use by an insert further up the
+	 * stack (a default calling a function that commits, say): they go away
+	 * with this transaction, not now.
+	 */
+	if (shape->cxt != NULL)
+		MemoryContextSetParent(shape->cxt, TopTransactionContext);
+	shape->cxt = AllocSetContextCreate(CacheMemoryContext, "verist row shape",
+									   ALLOCSET_SMALL_SIZES);
 	shape->relid = RelationGetRelid(rel);
 	shape->columns = columns;
 	shape->valid = true;
@@ -240,7 +245,6 @@ InitExpressions(VeristRowInsert *ri, RowShape *shape)
 	ResultRelInfo *rri = ri->rri;
 	MemoryContext old = MemoryContextSwitchTo(ri->estate->es_query_cxt);
 
-	ri->ncolumns = 0;
 	ri->defaults = palloc0(sizeof(ExprState *) * shape->natts);
 	for (int i = 0; i < shape->natts; i++)
 		if (shape->defaults[i] != NULL)
