@@ -111,7 +111,7 @@ SELECT verist_fingerprint() = :'before' AS nothing_written;
 DROP TRIGGER seen_command ON verist_outbox;
 
 -- A default that itself commits, through a function: the inner commit finds
--- the cached expressions invalidated (the ANALYZE) and rebuilds them while
+-- the cached expressions invalidated (by the GRANT) and rebuilds them while
 -- the outer insert is still using its own (src/rowinsert.c keeps those until
 -- the transaction ends).  Both commits land whole.
 CREATE TABLE nest_depth (d int);
@@ -124,7 +124,8 @@ BEGIN
         RETURN 'outer';             -- the outer commit's later rows
     END IF;
     UPDATE nest_depth SET d = 1;
-    ANALYZE verist_outbox;
+    GRANT SELECT ON verist_outbox TO PUBLIC;    -- invalidates its relcache entry
+    REVOKE SELECT ON verist_outbox FROM PUBLIC;
     PERFORM verist_commit('ip-wf', 'run-nested', 'inner', 0, '{}', '[]',
         '[{"type": "emit", "topic": "inner"}]');
     UPDATE nest_depth SET d = 2;

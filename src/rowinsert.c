@@ -96,6 +96,18 @@ typedef struct RowShape
 
 static RowShape row_shapes[VERIST_ROW_SHAPES];
 
+/* Inserts begun and not yet ended in this transaction (an error ends them all). */
+static int	open_inserts = 0;
+
+static void
+RowInsertXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		open_inserts = 0;
+}
+
 /* A relation changed (or all did: InvalidOid): rebuild its shapes when next used. */
 static void
 RowShapeInvalidate(Datum arg, Oid relid)
@@ -105,11 +117,12 @@ RowShapeInvalidate(Datum arg, Oid relid)
 			row_shapes[i].valid = false;
 }
 
-/* Register the invalidation callback (from _PG_init). */
+/* Register the invalidation and transaction callbacks (from _PG_init). */
 void
 VeristRowInsertInit(void)
 {
 	CacheRegisterRelcacheCallback(RowShapeInvalidate, (Datum) 0);
+	RegisterXactCallback(RowInsertXactCallback, NULL);
 }
 
 /* Find the given columns; plan every other column's default. */
@@ -220,14 +233,19 @@ GetRowShape(Relation rel, const char *const *columns, int ncolumns)
 			 RelationGetRelationName(rel));
 
 	/*
-	 * The old expressions may still be in use by an insert further up the
-	 * stack (a default calling a function that commits, say): they go away
-	 * with this transaction, not now.
+	 * While an insert is open further up the stack (a default calling a
+	 * function that commits, say), it may still use the old expressions:
+	 * they go away with the transaction, not now.
 	 */
-	if (shape->cxt != NULL)
+	if (shape->cxt != NULL && open_inserts > 0)
+	{
 		MemoryContextSetParent(shape->cxt, TopTransactionContext);
-	shape->cxt = AllocSetContextCreate(CacheMemoryContext, "verist row shape",
-									   ALLOCSET_SMALL_SIZES);
+		shape->cxt = NULL;
+	}
+	if (shape->cxt == NULL)
+		shape->cxt = AllocSetContextCreate(CacheMemoryContext, "verist row shape",
+										   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(shape->cxt);
 	shape->relid = RelationGetRelid(rel);
 	shape->columns = columns;
 	shape->valid = true;
@@ -306,6 +324,7 @@ VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 	InitExpressions(ri, shape);
 	memcpy(ri->attnums, shape->attnums, sizeof(AttrNumber) * ncolumns);
 	ri->ncolumns = ncolumns;
+	open_inserts++;
 	return true;
 }
 
@@ -349,4 +368,5 @@ VeristRowInsertEnd(VeristRowInsert *ri)
 	FreeExecutorState(ri->estate);
 	table_close(ri->rel, NoLock);
 	CommandCounterIncrement();
+	open_inserts--;
 }
