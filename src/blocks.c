@@ -236,8 +236,7 @@ ResolveSuspend(Datum *ids, HeapTuple block, TupleDesc desc, Jsonb *resolution)
 	/* Already queued (say, by a restored copy of this block)?  Keep that one. */
 	if (VeristInsertOutbox(DatumGetTextPP(ids[0]), DatumGetTextPP(ids[1]),
 						   cstring_to_text(step_id),
-						   VeristBuildArray(&cmd_elem, NULL, 1, JSONBOID),
-						   VeristBuildArray(&key_elem, NULL, 1, TEXTOID),
+						   &cmd_elem, &key_elem, 1,
 						   "pending", NULL, NULL) > 0)
 		VeristNotifyPending(DatumGetTextPP(ids[0]));
 

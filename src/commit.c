@@ -694,7 +694,7 @@ RaiseCommandExists(const char *detail, void *arg)
 static void
 InsertCommands(text *wf, text *run, text *step, CommitCommands *cmds)
 {
-	if (VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys, cmds->status,
+	if (VeristInsertOutbox(wf, run, step, cmds->commands, cmds->keys, cmds->count, cmds->status,
 						   RaiseCommandExists, cmds) != (uint64) cmds->count)
 		elog(ERROR, "verist_outbox insert wrote fewer rows than given");
 	if (cmds->block == NULL)	/* pending, not deferred */

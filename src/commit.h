@@ -38,8 +38,8 @@ typedef struct CommitCommands
 {
 	/* outbox rows to insert */
 	int			count;
-	Datum		commands;		/* jsonb[] */
-	Datum		keys;			/* text[] */
+	Datum	   *commands;		/* each command (jsonb) */
+	Datum	   *keys;			/* each dedupe key (text) */
 	char	  **key_strings;	/* the same keys, for messages */
 	int		   *indexes;		/* each row's index in the commands argument */
 	const char *status;			/* "pending" or "deferred" */

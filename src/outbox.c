@@ -9,7 +9,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -40,11 +39,14 @@ static const char *const outbox_columns[] = {
 	"workflow_id", "run_id", "step_id", "command", "dedupe_key", "status", "created_at"
 };
 
-/* One step's commands, as outbox_insert takes them. */
+/* One step's commands: the rows to insert, and outbox_insert's parameters. */
 typedef struct OutboxRows
 {
 	VeristRowInsert ri;
-	Datum		values[6];		/* outbox_insert's $1 .. $6 */
+	Datum	   *commands;
+	Datum	   *keys;
+	int			count;
+	Datum		values[6];		/* outbox_insert's $1 .. $6; $4 and $5 only if it runs */
 } OutboxRows;
 
 /* outbox_insert, row by row without the statement: the rows inserted. */
@@ -52,53 +54,50 @@ static uint64
 PutOutboxRows(void *arg)
 {
 	OutboxRows *o = (OutboxRows *) arg;
-	Datum	   *commands;
-	Datum	   *keys;
-	int			count;
-	int			nkeys;
 	Datum		row[7] = {o->values[0], o->values[1], o->values[2], 0, 0, o->values[5],
 	TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};	/* = now() */
 	bool		nulls[7] = {false};
 
-	deconstruct_array(DatumGetArrayTypeP(o->values[3]), JSONBOID, -1, false, TYPALIGN_INT,
-					  &commands, NULL, &count);
-	deconstruct_array(DatumGetArrayTypeP(o->values[4]), TEXTOID, -1, false, TYPALIGN_INT,
-					  &keys, NULL, &nkeys);
-	if (nkeys != count)
-		elog(ERROR, "%d dedupe keys for %d commands", nkeys, count);
-	for (int i = 0; i < count; i++)
+	for (int i = 0; i < o->count; i++)
 	{
-		row[3] = commands[i];
-		row[4] = keys[i];
+		row[3] = o->commands[i];
+		row[4] = o->keys[i];
 		VeristRowInsertPut(&o->ri, row, nulls);
 	}
-	return count;
+	return o->count;
 }
 
 /*
- * Insert commands (jsonb[]) with their dedupe keys (text[]) for one step, with
+ * Insert commands (jsonb) with their dedupe keys (text) for one step, with
  * the given status; return how many rows went in.  A key already present
  * goes to on_duplicate (which raises), or, when that is NULL, is skipped.
  */
 uint64
 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
-				   Datum commands, Datum keys, const char *status,
-				   VeristDuplicate on_duplicate, void *arg)
+				   Datum *commands, Datum *keys, int count,
+				   const char *status, VeristDuplicate on_duplicate, void *arg)
 {
-	OutboxRows	o = {.values = {PointerGetDatum(workflow_id), PointerGetDatum(run_id),
-		PointerGetDatum(step_id), commands, keys, CStringGetTextDatum(status)}};
+	OutboxRows	o = {.commands = commands, .keys = keys, .count = count,
+		.values = {PointerGetDatum(workflow_id), PointerGetDatum(run_id),
+	PointerGetDatum(step_id), 0, 0, CStringGetTextDatum(status)}};
 	uint64		inserted;
 
+	if (on_duplicate != NULL &&
+		VeristRowInsertBegin(&o.ri, "verist_outbox", outbox_columns,
+							 lengthof(outbox_columns)))
+	{
+		inserted = VeristCatchDuplicate(PutOutboxRows, &o, "verist_outbox_dedupe_idx",
+										on_duplicate, arg);
+		VeristRowInsertEnd(&o.ri);
+		return inserted;
+	}
+	/* the statements take the commands and keys as two arrays */
+	o.values[3] = VeristBuildArray(commands, NULL, count, JSONBOID);
+	o.values[4] = VeristBuildArray(keys, NULL, count, TEXTOID);
 	if (on_duplicate == NULL)
 		return VeristExecute(&outbox_insert_missing, o.values, NULL, false, 0);
-	if (!VeristRowInsertBegin(&o.ri, "verist_outbox", outbox_columns,
-							  lengthof(outbox_columns)))
-		return VeristExecuteInsert(&outbox_insert, o.values, NULL,
-								   "verist_outbox_dedupe_idx", on_duplicate, arg);
-	inserted = VeristCatchDuplicate(PutOutboxRows, &o, "verist_outbox_dedupe_idx",
-									on_duplicate, arg);
-	VeristRowInsertEnd(&o.ri);
-	return inserted;
+	return VeristExecuteInsert(&outbox_insert, o.values, NULL, "verist_outbox_dedupe_idx",
+							   on_duplicate, arg);
 }
 
 /*

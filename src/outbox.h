@@ -12,7 +12,8 @@
 #define VERIST_NOTIFY_CHANNEL "verist_outbox"
 
 extern uint64 VeristInsertOutbox(text *workflow_id, text *run_id, text *step_id,
-								 Datum commands, Datum keys, const char *status,
+								 Datum *commands, Datum *keys, int count,
+								 const char *status,
 								 VeristDuplicate on_duplicate, void *arg);
 extern void VeristNotifyPending(text *workflow_id);
 

@@ -293,8 +293,8 @@ VeristPrepareCommands(Jsonb *commands, const char *wf, const char *run, const ch
 		}
 	}
 	cmds->count = n;
-	cmds->commands = VeristBuildArray(values, NULL, n, JSONBOID);
-	cmds->keys = VeristBuildArray(keys, NULL, n, TEXTOID);
+	cmds->commands = values;
+	cmds->keys = keys;
 }
 
 /* Feed one part of a digest, after its length (parts may hold any byte). */
