@@ -9,7 +9,7 @@ OBJS = src/verist.o src/errors.o src/counters.o src/jsonb_util.o src/args.o src/
        src/history.o src/ledger_check.o src/prepare.o \
        src/commit.o src/state.o src/blocks.o src/dispatch.o src/events.o \
        src/audit.o src/retire.o src/canonical_sql.o \
-       src/lease.o src/metrics.o src/rowinsert.o
+       src/lease.o src/metrics.o src/rowinsert.o src/rowupdate.o
 
 # Every released version's script and every upgrade step ship; a shipped
 # script is never edited.
@@ -27,14 +27,14 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 #   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
           privileges search_path audit dispatch upgrade hardening ledger tenants leasing \
-          insert_path
+          insert_path state_path
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races (test/isolation/README.md).
 ISOLATION = create-race version-race overlay-race resume-race review-race \
             block-race lease-race lease-expiry release-race read-events \
             notify retry-race resolve-order retire-race run-order workflow-limit \
-            retry-turn trigger-race
+            retry-turn trigger-race state-race
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=verist
 
 # Warnings are part of the build.  "override" keeps them, and -Werror, when

@@ -51,6 +51,7 @@
 #include "outbox.h"
 #include "plans.h"
 #include "rowinsert.h"
+#include "rowupdate.h"
 #include "shapes.h"
 #include "verist.h"
 
@@ -363,11 +364,13 @@ TextOrNull(const char *s, char *isnull)
 static HeapTuple
 StoredCommit(Commit *c)
 {
-	Datum		values[3] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
-	Int32GetDatum(c->expected + 1)};
+	Datum		values[3] = {PointerGetDatum(c->wf), PointerGetDatum(c->run)};
 	char	   *input;
 	TupleDesc	desc;
 
+	if (c->expected == PG_INT32_MAX)	/* no version follows it */
+		return NULL;
+	values[2] = Int32GetDatum(c->expected + 1);
 	if (VeristExecute(&ledger_commit_input, values, NULL, false, 1) != 1)
 		return NULL;
 	input = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -391,61 +394,12 @@ EntryParams(Commit *c, Datum *values, char *nulls)
 	values[5] = TextOrNull(c->who.actor, &nulls[5]);
 }
 
-/*
- * 0.4.0: create the run with its first ledger entry, or answer a retry of
- * the commit that created it, or raise run_exists.  All hashes are known
- * here: both chains start from their genesis.
- */
+/* The statement of UpdateStateLedger: the new state row, or NULL if none moved. */
 static HeapTuple
-CreateStateLedger(Commit *c)
-{
-	char		genesis[VERIST_HASH_HEX_LEN + 1];
-	char		ledger[VERIST_HASH_HEX_LEN + 1];
-	const char *events_head = genesis;
-	Datum		values[12];
-	char		nulls[13] = "            ";
-	HeapTuple	stored;
-
-	VeristChainGenesis(c->wf, c->run, genesis, c->sha);
-	if (c->ev.count > 0)
-	{
-		VeristChainHashParts(genesis, 1, c->ev.count, c->ev.parts, c->ev.hash_hex, c->sha);
-		VeristChainDone(&c->ev, 0);
-		events_head = c->ev.hash_hex[c->ev.count - 1];
-	}
-	VeristLedgerGenesis(c->wf, c->run, ledger, c->sha);
-	VeristLedgerHashParts(ledger, events_head, 1, 1, c->entry_head.data, c->entry_head.len,
-						  c->entry_tail.data, c->entry_tail.len, ledger, c->sha);
-
-	values[0] = PointerGetDatum(c->wf);
-	values[1] = PointerGetDatum(c->run);
-	values[2] = JsonbPGetDatum(c->output);
-	values[3] = Int32GetDatum(c->ev.count);
-	values[4] = PointerGetDatum(cstring_to_text_with_len(events_head, VERIST_HASH_HEX_LEN));
-	values[5] = PointerGetDatum(cstring_to_text_with_len(ledger, VERIST_HASH_HEX_LEN));
-	EntryParams(c, values + 6, nulls + 6);
-	if (VeristExecute(&state_create_ledger, values, nulls, false, 0) == 1)
-		return SPI_tuptable->vals[0];
-	if ((stored = StoredCommit(c)) != NULL)
-	{
-		c->replayed = true;
-		return stored;
-	}
-	RaiseRunExists(NULL, c);
-	pg_unreachable();
-}
-
-/*
- * 0.4.0: advance the run from expected to expected + 1 with its ledger
- * entry, or answer a retry of the commit that did, or raise
- * version_mismatch / not_found.
- */
-static HeapTuple
-UpdateStateLedger(Commit *c)
+UpdateStateStatement(Commit *c)
 {
 	Datum		values[15];
 	char		nulls[16] = "               ";
-	HeapTuple	stored;
 	bool		isnull;
 
 	values[0] = PointerGetDatum(c->wf);
@@ -459,19 +413,324 @@ UpdateStateLedger(Commit *c)
 	EntryParams(c, values + 9, nulls + 9);
 
 	if (VeristUpdateWithChain(&state_update_ledger, values, nulls, c->ev.hash_hex,
-							  c->ev.count) == 1)
-	{
-		int32		head_seq = DatumGetInt32(
-			SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						  SPI_fnumber(SPI_tuptable->tupdesc, "chain_seq"), &isnull));
+							  c->ev.count) != 1)
+		return NULL;
+	VeristChainDone(&c->ev, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+														SPI_fnumber(SPI_tuptable->tupdesc, "chain_seq"),
+														&isnull)) - c->ev.count);
+	return SPI_tuptable->vals[0];
+}
 
-		VeristChainDone(&c->ev, head_seq - c->ev.count);
-		return SPI_tuptable->vals[0];
+/* verist_state's key, and the columns a commit moves (statement-free path) */
+static const char *const state_key[] = {"workflow_id", "run_id"};
+
+typedef enum StateColumn
+{
+	SC_VERSION, SC_COMPUTED, SC_UPDATED_AT, SC_CHAIN_SEQ, SC_CHAIN_HASH,
+	SC_LEDGER_SEQ, SC_LEDGER_HASH, SC_COUNT
+} StateColumn;
+
+static const char *const state_moved[SC_COUNT] = {
+	"version", "computed", "updated_at", "chain_seq", "chain_hash", "ledger_seq", "ledger_hash"
+};
+
+/* state_update_ledger's entry: verist_ledger's columns, in LEDGER_COLUMNS' order */
+static const char *const ledger_columns[] = {
+	"workflow_id", "run_id", "seq", "kind", "version", "step_id", "block", "change", "input",
+	"role", "session_role", "actor", "events_seq", "events_hash", "created_at", "hash"
+};
+
+/* A stored head of one of the run's chains, checked as verist_commit_advance checked it. */
+static const char *
+StoredHead(TupleTableSlot *row, AttrNumber att, const char *name)
+{
+	text	   *t = row->tts_isnull[att - 1] ? NULL : DatumGetTextPP(row->tts_values[att - 1]);
+
+	if (t == NULL || !VeristIsHashHex(t))
+		ereport(ERROR,
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("argument \"%s\" must be %d lowercase hex characters",
+						name, VERIST_HASH_HEX_LEN)));
+	return VARDATA_ANY(t);
+}
+
+/*
+ * The stored version and sequence numbers, checked for room as the
+ * statement checked them: version + 1 in SQL, the two heads'
+ * verist_commit_advance (same errors).
+ */
+static void
+StoredCounts(TupleTableSlot *row, const AttrNumber *att, int nevents,
+			 int32 *version, int32 *chain_seq, int32 *ledger_seq)
+{
+	*version = DatumGetInt32(row->tts_values[att[SC_VERSION] - 1]);
+	*chain_seq = DatumGetInt32(row->tts_values[att[SC_CHAIN_SEQ] - 1]);
+	*ledger_seq = DatumGetInt32(row->tts_values[att[SC_LEDGER_SEQ] - 1]);
+	if (*version == PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	if (*chain_seq < 0 || *ledger_seq < 0 || *version < 0)
+		ereport(ERROR,
+				(VeristErrcode(ERRCODE_VERIST_SERIALIZATION),
+				 errmsg("invalid ledger extension"),
+				 errdetail("Sequence numbers and versions are not negative.")));
+	if (*chain_seq > PG_INT32_MAX - nevents)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a run can hold at most %d events", PG_INT32_MAX),
+				 errdetail("The run holds %d events; %d more do not fit.", *chain_seq, nevents)));
+	if (*ledger_seq == PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a run's ledger can hold at most %d entries", PG_INT32_MAX)));
+}
+
+/*
+ * The commit's ledger entry, as the state statements' INSERT wrote it, from
+ * the new state row's values (in state_moved's order).
+ */
+static void
+PutEntry(Commit *c, VeristRowInsert *li, const Datum *state)
+{
+	Datum		entry[6];		/* step, block, input, role, session_role, actor */
+	char		entry_nulls[7] = "      ";
+	Datum		row[16] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+		state[SC_LEDGER_SEQ], CStringGetTextDatum("commit"), state[SC_VERSION]};
+	bool		nulls[16] = {false};
+
+	EntryParams(c, entry, entry_nulls);
+	for (int i = 0; i < 6; i++)
+	{
+		int			col = (i < 2) ? 5 + i : 6 + i;	/* change (7) is the output */
+
+		row[col] = entry[i];
+		nulls[col] = (entry_nulls[i] == 'n');
 	}
-	if ((stored = StoredCommit(c)) != NULL)
+	row[7] = JsonbPGetDatum(c->output);
+	row[12] = state[SC_CHAIN_SEQ];
+	row[13] = state[SC_CHAIN_HASH];
+	row[14] = state[SC_UPDATED_AT]; /* = now() */
+	row[15] = state[SC_LEDGER_HASH];
+	VeristRowInsertPut(li, row, nulls);
+}
+
+/*
+ * The new state row from the locked one -- version + 1, the output merged
+ * in, both heads moved as verist_commit_advance moved them inside the
+ * statement -- written with its ledger entry.
+ */
+static void
+AdvanceRow(Commit *c, VeristRowUpdate *ru, const AttrNumber *att, VeristRowInsert *li)
+{
+	TupleTableSlot *old = ru->found;
+	TupleTableSlot *new = ru->slot;
+	int			natts = old->tts_tupleDescriptor->natts;
+	int32		version;
+	int32		chain_seq;
+	int32		ledger_seq;
+	const char *events_head = StoredHead(old, att[SC_CHAIN_HASH], "events_hash");
+	char		ledger[VERIST_HASH_HEX_LEN + 1];
+	Datum		moved[SC_COUNT];
+
+	StoredCounts(old, att, c->ev.count, &version, &chain_seq, &ledger_seq);
+	if (c->ev.count > 0)
+	{
+		VeristChainHashParts(events_head, (int64) chain_seq + 1, c->ev.count, c->ev.parts,
+							 c->ev.hash_hex, c->sha);
+		VeristChainDone(&c->ev, chain_seq);
+		events_head = c->ev.hash_hex[c->ev.count - 1];
+	}
+	VeristLedgerHashParts(StoredHead(old, att[SC_LEDGER_HASH], "ledger_hash"), events_head,
+						  ledger_seq + 1, version + 1, c->entry_head.data, c->entry_head.len,
+						  c->entry_tail.data, c->entry_tail.len, ledger, c->sha);
+
+	ExecClearTuple(new);
+	memcpy(new->tts_values, old->tts_values, sizeof(Datum) * natts);
+	memcpy(new->tts_isnull, old->tts_isnull, sizeof(bool) * natts);
+	new->tts_values[att[SC_VERSION] - 1] = Int32GetDatum(version + 1);
+	new->tts_values[att[SC_COMPUTED] - 1] =
+		DirectFunctionCall2(jsonb_concat, old->tts_values[att[SC_COMPUTED] - 1],
+							JsonbPGetDatum(c->output));
+	new->tts_values[att[SC_UPDATED_AT] - 1] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());	/* = now() */
+	new->tts_values[att[SC_CHAIN_SEQ] - 1] = Int32GetDatum(chain_seq + c->ev.count);
+	new->tts_values[att[SC_CHAIN_HASH] - 1] =
+		PointerGetDatum(cstring_to_text_with_len(events_head, VERIST_HASH_HEX_LEN));
+	new->tts_values[att[SC_LEDGER_SEQ] - 1] = Int32GetDatum(ledger_seq + 1);
+	new->tts_values[att[SC_LEDGER_HASH] - 1] =
+		PointerGetDatum(cstring_to_text_with_len(ledger, VERIST_HASH_HEX_LEN));
+	for (int i = 0; i < SC_COUNT; i++)
+		new->tts_isnull[att[i] - 1] = false;
+	VeristRowUpdatePut(ru);
+	for (int i = 0; i < SC_COUNT; i++)
+		moved[i] = new->tts_values[att[i] - 1];
+	PutEntry(c, li, moved);
+}
+
+/* Is the row found (or locked) at the version the commit expects? */
+static bool
+AtExpected(Commit *c, VeristRowUpdate *ru)
+{
+	AttrNumber	version = ru->set[SC_VERSION];
+
+	return !ru->found->tts_isnull[version - 1] &&
+		DatumGetInt32(ru->found->tts_values[version - 1]) == c->expected;
+}
+
+/*
+ * UpdateStateStatement without the statement (rowupdate.c, rowinsert.c):
+ * false if it must run; else *row is the new state row, or NULL if none moved.
+ */
+static bool
+UpdateStateDirect(Commit *c, HeapTuple *row)
+{
+	Datum		keys[2] = {PointerGetDatum(c->wf), PointerGetDatum(c->run)};
+	VeristRowUpdate ru;
+	VeristRowInsert li;
+	VeristRowLock lock;
+
+	if (!VeristRowUpdateBegin(&ru, "verist_state", state_key, lengthof(state_key),
+							  state_moved, SC_COUNT))
+		return false;
+	if (!VeristRowInsertBegin(&li, "verist_ledger", ledger_columns, lengthof(ledger_columns)))
+	{
+		VeristRowUpdateEnd(&ru);
+		return false;
+	}
+
+	*row = NULL;
+	if (VeristRowUpdateFind(&ru, keys) && AtExpected(c, &ru) &&
+		((lock = VeristRowUpdateLock(&ru)) == VERIST_ROW_LOCKED ||
+		 (lock == VERIST_ROW_NEWER && AtExpected(c, &ru))))
+	{
+		AdvanceRow(c, &ru, ru.set, &li);
+		*row = ExecCopySlotHeapTuple(ru.slot);
+	}
+	VeristRowInsertEnd(&li);
+	VeristRowUpdateEnd(&ru);
+	return true;
+}
+
+/* The statement of CreateStateLedger: the new state row, or NULL if the run exists. */
+static HeapTuple
+CreateStateStatement(Commit *c, const Datum *moved)
+{
+	Datum		values[12] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+		JsonbPGetDatum(c->output), moved[SC_CHAIN_SEQ], moved[SC_CHAIN_HASH],
+	moved[SC_LEDGER_HASH]};
+	char		nulls[13] = "            ";
+
+	EntryParams(c, values + 6, nulls + 6);
+	if (VeristExecute(&state_create_ledger, values, nulls, false, 0) == 1)
+		return SPI_tuptable->vals[0];
+	return NULL;
+}
+
+/* verist_state's columns as state_create_ledger's INSERT gives them */
+static const char *const state_columns[] = {
+	"workflow_id", "run_id", "version", "computed", "overlay", "created_at", "updated_at",
+	"chain_seq", "chain_hash", "ledger_seq", "ledger_hash"
+};
+
+/*
+ * state_create_ledger without the statement (rowinsert.c): false if it must
+ * run; else *row is the new state row, or NULL if the run exists.  moved
+ * holds the new row's values that the ledger entry repeats.
+ */
+static bool
+CreateStateDirect(Commit *c, const Datum *moved, HeapTuple *row)
+{
+	VeristRowInsert si;
+	VeristRowInsert li;
+	Datum		values[11] = {PointerGetDatum(c->wf), PointerGetDatum(c->run),
+		moved[SC_VERSION], moved[SC_COMPUTED], DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")),
+		moved[SC_UPDATED_AT], moved[SC_UPDATED_AT], moved[SC_CHAIN_SEQ], moved[SC_CHAIN_HASH],
+	moved[SC_LEDGER_SEQ], moved[SC_LEDGER_HASH]};
+	bool		nulls[11] = {false};
+
+	if (!VeristRowInsertBeginUnique(&si, "verist_state", state_columns, lengthof(state_columns)))
+		return false;
+	if (!VeristRowInsertBegin(&li, "verist_ledger", ledger_columns, lengthof(ledger_columns)))
+	{
+		VeristRowInsertEnd(&si);
+		return false;
+	}
+	*row = NULL;
+	if (VeristRowInsertPutUnique(&si, values, nulls))
+	{
+		*row = ExecCopySlotHeapTuple(si.slot);
+		PutEntry(c, &li, moved);
+	}
+	VeristRowInsertEnd(&li);
+	VeristRowInsertEnd(&si);
+	return true;
+}
+
+/*
+ * 0.4.0: create the run with its first ledger entry, or answer a retry of
+ * the commit that created it, or raise run_exists.  All hashes are known
+ * here: both chains start from their genesis.
+ */
+static HeapTuple
+CreateStateLedger(Commit *c)
+{
+	char		genesis[VERIST_HASH_HEX_LEN + 1];
+	char		ledger[VERIST_HASH_HEX_LEN + 1];
+	const char *events_head = genesis;
+	Datum		moved[SC_COUNT];
+	HeapTuple	row;
+
+	VeristChainGenesis(c->wf, c->run, genesis, c->sha);
+	if (c->ev.count > 0)
+	{
+		VeristChainHashParts(genesis, 1, c->ev.count, c->ev.parts, c->ev.hash_hex, c->sha);
+		VeristChainDone(&c->ev, 0);
+		events_head = c->ev.hash_hex[c->ev.count - 1];
+	}
+	VeristLedgerGenesis(c->wf, c->run, ledger, c->sha);
+	VeristLedgerHashParts(ledger, events_head, 1, 1, c->entry_head.data, c->entry_head.len,
+						  c->entry_tail.data, c->entry_tail.len, ledger, c->sha);
+
+	moved[SC_VERSION] = Int32GetDatum(1);
+	moved[SC_COMPUTED] = JsonbPGetDatum(c->output);
+	moved[SC_UPDATED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()); /* = now() */
+	moved[SC_CHAIN_SEQ] = Int32GetDatum(c->ev.count);
+	moved[SC_CHAIN_HASH] = PointerGetDatum(cstring_to_text_with_len(events_head,
+																	VERIST_HASH_HEX_LEN));
+	moved[SC_LEDGER_SEQ] = Int32GetDatum(1);
+	moved[SC_LEDGER_HASH] = PointerGetDatum(cstring_to_text_with_len(ledger, VERIST_HASH_HEX_LEN));
+	if (!CreateStateDirect(c, moved, &row))
+		row = CreateStateStatement(c, moved);
+	if (row != NULL)
+		return row;
+	if ((row = StoredCommit(c)) != NULL)
 	{
 		c->replayed = true;
-		return stored;
+		return row;
+	}
+	RaiseRunExists(NULL, c);
+	pg_unreachable();
+}
+
+/*
+ * 0.4.0: advance the run from expected to expected + 1 with its ledger
+ * entry, or answer a retry of the commit that did, or raise
+ * version_mismatch / not_found.
+ */
+static HeapTuple
+UpdateStateLedger(Commit *c)
+{
+	HeapTuple	row;
+
+	if (!UpdateStateDirect(c, &row))
+		row = UpdateStateStatement(c);
+	if (row != NULL)
+		return row;
+	if ((row = StoredCommit(c)) != NULL)
+	{
+		c->replayed = true;
+		return row;
 	}
 	RaiseNotMoved(c);
 	pg_unreachable();

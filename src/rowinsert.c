@@ -31,45 +31,61 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "plans.h"
 #include "rowinsert.h"
 
-/* Could an INSERT into rel fire anything, or be rewritten? */
+/* Could an INSERT (or an UPDATE) of rel fire anything, or be rewritten? */
 static bool
-HasInsertActions(Relation rel)
+HasActions(Relation rel, CmdType cmd)
 {
 	TriggerDesc *t = rel->trigdesc;
 
 	if (rel->rd_rules != NULL)
 		return true;
-	return t != NULL &&
-		(t->trig_insert_before_row || t->trig_insert_after_row ||
-		 t->trig_insert_instead_row || t->trig_insert_before_statement ||
-		 t->trig_insert_after_statement || t->trig_insert_new_table);
+	if (t == NULL)
+		return false;
+	if (cmd == CMD_INSERT)
+		return t->trig_insert_before_row || t->trig_insert_after_row ||
+			t->trig_insert_instead_row || t->trig_insert_before_statement ||
+			t->trig_insert_after_statement || t->trig_insert_new_table;
+	return t->trig_update_before_row || t->trig_update_after_row ||
+		t->trig_update_instead_row || t->trig_update_before_statement ||
+		t->trig_update_after_statement || t->trig_update_old_table ||
+		t->trig_update_new_table;
 }
 
-/* May this path write rel, or must the full INSERT run? */
-static bool
-SimplePathApplies(Relation rel)
+/*
+ * May an INSERT (or UPDATE) of rel go without its statement, or must the
+ * statement run?  Also rowupdate.c's test.
+ */
+bool
+VeristSimpleWriteApplies(Relation rel, CmdType cmd)
 {
+	AclMode		needed = (cmd == CMD_INSERT) ? ACL_INSERT : (ACL_UPDATE | ACL_SELECT);
+
+	Assert(cmd == CMD_INSERT || cmd == CMD_UPDATE);
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
 		!rel->rd_rel->relispartition &&
 		!rel->rd_rel->relhassubclass &&
 		!rel->rd_rel->relrowsecurity &&
-		!HasInsertActions(rel) &&
-		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+		!HasActions(rel, cmd) &&
+		pg_class_aclmask(RelationGetRelid(rel), GetUserId(), needed, ACLMASK_ALL) == needed;
 }
 
 /*
@@ -288,10 +304,11 @@ InitExpressions(VeristRowInsert *ri, RowShape *shape)
 /*
  * Open verist's table relname for inserting rows of the given columns, in this
  * order; false (nothing opened, nothing locked) when the full INSERT must run.
+ * With unique, the rows go in through VeristRowInsertPutUnique.
  */
-bool
-VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
-					 const char *const *columns, int ncolumns)
+static bool
+BeginInsert(VeristRowInsert *ri, const char *relname,
+			const char *const *columns, int ncolumns, bool unique)
 {
 	RangeTblEntry *rte;
 	RowShape   *shape;
@@ -301,7 +318,7 @@ VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 	if (XactReadOnly || IsInParallelMode())
 		return false;
 	ri->rel = table_open(VeristRelation(relname), RowExclusiveLock);
-	if (!SimplePathApplies(ri->rel))
+	if (!VeristSimpleWriteApplies(ri->rel, CMD_INSERT))
 	{
 		table_close(ri->rel, NoLock);	/* the INSERT locks it the same way */
 		return false;
@@ -317,7 +334,7 @@ VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 	ri->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(ri->rri, ri->rel, 1, NULL, 0);
 	ri->estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(ri->rri, false);
+	ExecOpenIndices(ri->rri, unique);	/* unique: what a conflict check needs */
 	ri->slot = ExecInitExtraTupleSlot(ri->estate, RelationGetDescr(ri->rel),
 									  &TTSOpsVirtual);
 	shape = GetRowShape(ri->rel, columns, ncolumns);
@@ -328,9 +345,24 @@ VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 	return true;
 }
 
-/* Insert one row: values and nulls of the columns given to Begin, in order. */
-void
-VeristRowInsertPut(VeristRowInsert *ri, const Datum *values, const bool *nulls)
+bool
+VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
+					 const char *const *columns, int ncolumns)
+{
+	return BeginInsert(ri, relname, columns, ncolumns, false);
+}
+
+/* VeristRowInsertBegin for rows that go in through VeristRowInsertPutUnique. */
+bool
+VeristRowInsertBeginUnique(VeristRowInsert *ri, const char *relname,
+						   const char *const *columns, int ncolumns)
+{
+	return BeginInsert(ri, relname, columns, ncolumns, true);
+}
+
+/* The row to insert, in ri->slot: the values given, the defaults for the rest. */
+static TupleTableSlot *
+FillRow(VeristRowInsert *ri, const Datum *values, const bool *nulls)
 {
 	TupleTableSlot *slot = ri->slot;
 	ExprContext *econtext = GetPerTupleExprContext(ri->estate);
@@ -350,10 +382,86 @@ VeristRowInsertPut(VeristRowInsert *ri, const Datum *values, const bool *nulls)
 		slot->tts_values[ri->attnums[c] - 1] = values[c];
 		slot->tts_isnull[ri->attnums[c] - 1] = nulls[c];
 	}
-	ExecStoreVirtualTuple(slot);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/* Insert one row: values and nulls of the columns given to Begin, in order. */
+void
+VeristRowInsertPut(VeristRowInsert *ri, const Datum *values, const bool *nulls)
+{
 	/* generated columns, constraints, the tuple, its index entries */
-	ExecSimpleRelationInsert(ri->rri, ri->estate, slot);
+	ExecSimpleRelationInsert(ri->rri, ri->estate, FillRow(ri, values, nulls));
 	ResetPerTupleExprContext(ri->estate);
+}
+
+/*
+ * In REPEATABLE READ and SERIALIZABLE, the row a conflict was found with must
+ * be visible to the transaction, as for INSERT ... ON CONFLICT DO NOTHING:
+ * else the transaction has missed a concurrent change, and fails.
+ */
+static void
+CheckConflictVisible(VeristRowInsert *ri, ItemPointer tid)
+{
+	TupleTableSlot *found;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	found = table_slot_create(ri->rel, &ri->estate->es_tupleTable);
+	if (!table_tuple_fetch_row_version(ri->rel, tid, SnapshotAny, found))
+		elog(ERROR, "failed to fetch conflicting tuple for ON CONFLICT");
+	if (!table_tuple_satisfies_snapshot(ri->rel, found, GetActiveSnapshot()) &&
+		!TransactionIdIsCurrentTransactionId(
+			DatumGetTransactionId(slot_getsysattr(found, MinTransactionIdAttributeNumber,
+												  &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+}
+
+/*
+ * Insert one row unless a row with the same key is in one of the table's
+ * unique indexes (INSERT ... ON CONFLICT DO NOTHING): false if so, and
+ * nothing written.  Begun with VeristRowInsertBeginUnique.  The executor's
+ * speculative insertion: check for a conflict (waiting for a transaction
+ * inserting the same key), insert speculatively, then the index entries;
+ * if a concurrent insert of the same key got in first, take the tuple
+ * back and start over.
+ */
+bool
+VeristRowInsertPutUnique(VeristRowInsert *ri, const Datum *values, const bool *nulls)
+{
+	TupleTableSlot *slot = FillRow(ri, values, nulls);
+	Relation	rel = ri->rel;
+	bool		clash = true;
+
+	/* what ExecSimpleRelationInsert does before the tuple */
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(ri->rri, ri->estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(ri->rri, slot, ri->estate);
+	CheckCmdReplicaIdentity(rel, CMD_INSERT);
+
+	while (clash)
+	{
+		ItemPointerData conflict;
+		uint32		token;
+
+		if (!ExecCheckIndexConstraints(ri->rri, slot, ri->estate, &conflict, NIL))
+		{
+			CheckConflictVisible(ri, &conflict);
+			ResetPerTupleExprContext(ri->estate);
+			return false;
+		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(rel, slot, ri->estate->es_output_cid, 0, NULL, token);
+		clash = false;			/* set only when there is one */
+		list_free(ExecInsertIndexTuples(ri->rri, slot, ri->estate, false, true, &clash, NIL));
+		table_tuple_complete_speculative(rel, slot, token, !clash);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+	}
+	ResetPerTupleExprContext(ri->estate);
+	return true;
 }
 
 /*

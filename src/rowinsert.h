@@ -10,7 +10,7 @@
 #include "nodes/execnodes.h"
 #include "utils/relcache.h"
 
-#define VERIST_ROW_MAX_COLUMNS 12
+#define VERIST_ROW_MAX_COLUMNS 16
 
 typedef struct VeristRowInsert
 {
@@ -24,9 +24,13 @@ typedef struct VeristRowInsert
 } VeristRowInsert;
 
 extern void VeristRowInsertInit(void);
+extern bool VeristSimpleWriteApplies(Relation rel, CmdType cmd);
 extern bool VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 								 const char *const *columns, int ncolumns);
+extern bool VeristRowInsertBeginUnique(VeristRowInsert *ri, const char *relname,
+									   const char *const *columns, int ncolumns);
 extern void VeristRowInsertPut(VeristRowInsert *ri, const Datum *values, const bool *nulls);
+extern bool VeristRowInsertPutUnique(VeristRowInsert *ri, const Datum *values, const bool *nulls);
 extern void VeristRowInsertEnd(VeristRowInsert *ri);
 
 #endif							/* VERIST_ROWINSERT_H */
