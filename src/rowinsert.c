@@ -3,14 +3,17 @@
  *		Writing a commit's rows without a statement: the executor's simple
  *		insert path, as logical replication's apply worker uses it.
  *
- * A commit's events and commands used to go in through one prepared INSERT
- * each, run by SPI.  Each such statement starts and ends an executor, takes a
+ * A commit's rows -- its events, commands and ledger entry, and a new run's
+ * state row -- used to go in through prepared INSERTs run by SPI.  Each such statement starts and ends an executor, takes a
  * snapshot and unpacks its arrays through set-returning functions: for two or
  * three rows that costs more than the rows (test/bench/README.md, "The commit
  * path").  Here the rows go straight to the table: the tuple and its
  * index entries, with the stored generated columns computed, the CHECK and
  * NOT NULL constraints checked and the columns not given filled from their
- * defaults, exactly what the INSERT did.
+ * defaults, exactly what the INSERT did.  A new run's row goes in as
+ * INSERT ... ON CONFLICT DO NOTHING put it: by speculative insertion
+ * (VeristRowInsertPutUnique), so that a run that exists is an answer, not an
+ * error.
  *
  * What the INSERT's plan holds for the life of the backend, this path keeps
  * too: the planned expressions of the table's defaults, generated columns
@@ -108,7 +111,7 @@ typedef struct RowShape
 	Expr	  **checks;
 } RowShape;
 
-#define VERIST_ROW_SHAPES 4		/* the events' and the outbox's, and room */
+#define VERIST_ROW_SHAPES 8		/* events, outbox, ledger, state, and room */
 
 static RowShape row_shapes[VERIST_ROW_SHAPES];
 
