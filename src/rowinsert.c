@@ -305,6 +305,28 @@ InitExpressions(VeristRowInsert *ri, RowShape *shape)
 }
 
 /*
+ * An executor state whose one result relation is rel (locked by the caller
+ * with RowExclusiveLock), as a statement writing rel would have; updated:
+ * the columns an update sets (NULL for an insert).  Also rowupdate.c's.
+ */
+EState *
+VeristWriteState(Relation rel, Bitmapset *updated, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->updatedCols = updated;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	return estate;
+}
+
+/*
  * Open verist's table relname for inserting rows of the given columns, in this
  * order; false (nothing opened, nothing locked) when the full INSERT must run.
  * With unique, the rows go in through VeristRowInsertPutUnique.
@@ -313,7 +335,6 @@ static bool
 BeginInsert(VeristRowInsert *ri, const char *relname,
 			const char *const *columns, int ncolumns, bool unique)
 {
-	RangeTblEntry *rte;
 	RowShape   *shape;
 
 	Assert(ncolumns <= VERIST_ROW_MAX_COLUMNS);
@@ -327,15 +348,7 @@ BeginInsert(VeristRowInsert *ri, const char *relname,
 		return false;
 	}
 
-	ri->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(ri->rel);
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(ri->estate, list_make1(rte));
-	ri->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(ri->rri, ri->rel, 1, NULL, 0);
+	ri->estate = VeristWriteState(ri->rel, NULL, &ri->rri);
 	ri->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecOpenIndices(ri->rri, unique);	/* unique: what a conflict check needs */
 	ri->slot = ExecInitExtraTupleSlot(ri->estate, RelationGetDescr(ri->rel),

@@ -25,6 +25,7 @@ typedef struct VeristRowInsert
 
 extern void VeristRowInsertInit(void);
 extern bool VeristSimpleWriteApplies(Relation rel, CmdType cmd);
+extern EState *VeristWriteState(Relation rel, Bitmapset *updated, ResultRelInfo **rri);
 extern bool VeristRowInsertBegin(VeristRowInsert *ri, const char *relname,
 								 const char *const *columns, int ncolumns);
 extern bool VeristRowInsertBeginUnique(VeristRowInsert *ri, const char *relname,

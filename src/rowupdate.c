@@ -123,8 +123,6 @@ VeristRowUpdateBegin(VeristRowUpdate *ru, const char *relname,
 					 const char *const *key_columns, int nkeys,
 					 const char *const *set_columns, int nset)
 {
-	RangeTblEntry *rte;
-
 	Assert(nkeys <= VERIST_ROW_MAX_KEYS && nset <= VERIST_ROW_MAX_SET);
 	if (XactReadOnly || IsInParallelMode())
 		return false;
@@ -138,16 +136,7 @@ VeristRowUpdateBegin(VeristRowUpdate *ru, const char *relname,
 	CommandCounterIncrement();
 	UpdateActiveSnapshotCommandId();
 
-	ru->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(ru->rel);
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	rte->updatedCols = SetColumns(ru, set_columns, nset);
-	ExecInitRangeTable(ru->estate, list_make1(rte));
-	ru->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(ru->rri, ru->rel, 1, NULL, 0);
+	ru->estate = VeristWriteState(ru->rel, SetColumns(ru, set_columns, nset), &ru->rri);
 	ru->estate->es_snapshot = GetActiveSnapshot();
 	ru->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecOpenIndices(ru->rri, false);
