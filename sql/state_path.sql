@@ -5,14 +5,26 @@
 -- would not -- a trigger, a rule, row security -- and then the statement
 -- runs.  For an update, which way ran shows in the calls of
 -- verist_commit_advance, the function only the statement calls
--- (track_functions = all).  Both ways write the same rows and raise the same
--- errors.
+-- (track_functions = all), counted within one transaction.  Both ways
+-- write the same rows and raise the same errors.
 --
 \set ECHO none
 \i test/regress/helpers.sql
 CALL verist_test_reset();
+-- The function's calls not yet reported by this backend: they only grow
+-- inside one transaction (a report may reset them between transactions).
 CREATE FUNCTION statement_calls() RETURNS bigint LANGUAGE sql AS $$
     SELECT coalesce(pg_stat_get_xact_function_calls('verist_commit_advance'::regproc), 0)
+$$;
+-- Run a commit whose result is one text, and say which way it went.
+CREATE FUNCTION via(commit_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    before bigint := statement_calls();
+    result text;
+BEGIN
+    EXECUTE commit_sql INTO result;
+    RETURN result || CASE WHEN statement_calls() > before THEN ' (statement)' ELSE ' (direct)' END;
+END
 $$;
 -- Every column of a run's state, ledger and events (not the events' ids).
 CREATE FUNCTION run_digest(r text) RETURNS text LANGUAGE sql AS $$
@@ -74,33 +86,31 @@ SELECT count(*) AS broken_runs FROM verist_verify_all();
 -- retry of an update and of a create, a run that exists.
 SELECT verist_try($$SELECT verist_commit('up-wf', 'run-1', 'act', 2, '{"a": 4}')$$);
 SELECT verist_try($$SELECT verist_commit('up-wf', 'no-run', 'act', 2, '{"a": 4}')$$);
-SELECT version, computed FROM verist_commit('up-wf', 'run-1', 'act', 2, '{"a": 3}');
+SELECT via($$SELECT version || ' ' || computed FROM verist_commit('up-wf', 'run-1', 'act', 2, '{"a": 3}')$$);
 SELECT version, computed FROM verist_commit('up-wf', 'run-1', 'plan', 0, '{"a": 1}', '[{"type": "started"}]');
 SELECT verist_try($$SELECT verist_commit('up-wf', 'run-1', 'plan', 0, '{"a": 2}')$$);
 SELECT verist_try($$SELECT verist_commit('up-wf', 'run-1', 'act', 2147483647, '{}')$$);
-SELECT run_counts('run-1'), statement_calls();
+SELECT run_counts('run-1');
 
 -- A statement trigger, a rule, row security: the statement runs.
 CREATE TRIGGER note_statement AFTER UPDATE ON verist_state FOR EACH STATEMENT EXECUTE FUNCTION note_state();
-SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 3, '{}');
+SELECT via($$SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 3, '{}')$$);
 DROP TRIGGER note_statement ON verist_state;
 -- (A rule is refused by the statement itself, as before: 0A000.)
 CREATE RULE note_update AS ON UPDATE TO verist_state DO ALSO INSERT INTO state_seen VALUES ('rule ' || NEW.version);
 SELECT verist_try($$SELECT verist_commit('up-wf', 'run-1', 'act', 4, '{}')$$);
 DROP RULE note_update ON verist_state;
 ALTER TABLE verist_state ENABLE ROW LEVEL SECURITY;
-SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 4, '{}');
+SELECT via($$SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 4, '{}')$$);
 ALTER TABLE verist_state DISABLE ROW LEVEL SECURITY;
 SELECT what FROM state_seen ORDER BY what;
-SELECT statement_calls();
 TRUNCATE state_seen;
 
 -- A foreign key pointing at verist_state has triggers on it: the statement runs.
 CREATE TABLE run_notes (workflow_id text, run_id text, note text,
     FOREIGN KEY (workflow_id, run_id) REFERENCES verist_state (workflow_id, run_id));
 INSERT INTO run_notes VALUES ('up-wf', 'run-1', 'kept');
-SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 5, '{}');
-SELECT statement_calls();
+SELECT via($$SELECT version FROM verist_commit('up-wf', 'run-1', 'act', 5, '{}')$$);
 DROP TABLE run_notes;
 
 -- An operator's column, generated column and CHECK, added after the path
@@ -109,11 +119,11 @@ DROP TABLE run_notes;
 ALTER TABLE verist_state ADD COLUMN team text DEFAULT 'blue';
 ALTER TABLE verist_state ADD COLUMN a_value int GENERATED ALWAYS AS ((computed ->> 'a')::int) STORED;
 ALTER TABLE verist_state ADD CONSTRAINT few_versions CHECK (version < 8);
-SELECT version, team, a_value FROM verist_commit('up-wf', 'run-1', 'act', 6, '{"a": 40}');
+SELECT via($$SELECT concat_ws(' ', version, team, a_value) FROM verist_commit('up-wf', 'run-1', 'act', 6, '{"a": 40}')$$);
 SELECT run_counts('run-1');
 SELECT split_part(verist_try($$SELECT verist_commit('up-wf', 'run-1', 'act', 7, '{"a": 41}',
     '[{"type": "z"}]', '[{"type": "emit", "topic": "t"}]')$$), ' | ', 1) AS refused;
-SELECT run_counts('run-1'), statement_calls();
+SELECT run_counts('run-1');
 ALTER TABLE verist_state DROP CONSTRAINT few_versions, DROP COLUMN a_value, DROP COLUMN team;
 SELECT count(*) AS broken_runs FROM verist_verify_all();
 
