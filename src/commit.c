@@ -521,8 +521,9 @@ PutEntry(Commit *c, VeristRowInsert *li, const Datum *state)
  * statement -- written with its ledger entry.
  */
 static void
-AdvanceRow(Commit *c, VeristRowUpdate *ru, const AttrNumber *att, VeristRowInsert *li)
+AdvanceRow(Commit *c, VeristRowUpdate *ru, VeristRowInsert *li)
 {
+	const AttrNumber *att = ru->set;	/* in state_moved's order */
 	TupleTableSlot *old = ru->found;
 	TupleTableSlot *new = ru->slot;
 	int			natts = old->tts_tupleDescriptor->natts;
@@ -604,7 +605,7 @@ UpdateStateDirect(Commit *c, HeapTuple *row)
 		((lock = VeristRowUpdateLock(&ru)) == VERIST_ROW_LOCKED ||
 		 (lock == VERIST_ROW_NEWER && AtExpected(c, &ru))))
 	{
-		AdvanceRow(c, &ru, ru.set, &li);
+		AdvanceRow(c, &ru, &li);
 		*row = ExecCopySlotHeapTuple(ru.slot);
 	}
 	VeristRowInsertEnd(&li);

@@ -4,10 +4,10 @@
  *		insert path, as logical replication's apply worker uses it.
  *
  * A commit's rows -- its events, commands and ledger entry, and a new run's
- * state row -- used to go in through prepared INSERTs run by SPI.  Each such statement starts and ends an executor, takes a
- * snapshot and unpacks its arrays through set-returning functions: for two or
- * three rows that costs more than the rows (test/bench/README.md, "The commit
- * path").  Here the rows go straight to the table: the tuple and its
+ * state row -- used to go in through prepared INSERTs run by SPI.  Each such
+ * statement starts and ends an executor, takes a snapshot and unpacks its
+ * arrays through set-returning functions: for two or three rows that costs
+ * more than the rows (test/bench/README.md, "The commit path").  Here the rows go straight to the table: the tuple and its
  * index entries, with the stored generated columns computed, the CHECK and
  * NOT NULL constraints checked and the columns not given filled from their
  * defaults, exactly what the INSERT did.  A new run's row goes in as
