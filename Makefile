@@ -27,7 +27,7 @@ PGFILEDESC = "verist - Verist workflow storage contract in the database"
 #   make installcheck REGRESS=commit
 REGRESS = schema commit events routing overlay outbox dedupe append_only bad_input \
           privileges search_path audit dispatch upgrade hardening ledger tenants leasing \
-          insert_path state_path
+          insert_path state_path generic_plans
 REGRESS_OPTS = --inputdir=. --load-extension=verist
 
 # Isolation specs for the races (test/isolation/README.md).

@@ -26,6 +26,12 @@
 #include "outbox.h"
 #include "plans.h"
 
+/*
+ * The finalising statements find their rows through the primary key, the
+ * best plan whatever the ids: planned once (generic), as the lease queries
+ * are, rather than again on every call (a batch of one id looked cheaper to
+ * the plan cache than its generic plan's guess of ten).
+ */
 static VeristQuery outbox_dispatched = {
 	"UPDATE @extschema@.verist_outbox AS o"
 	" SET status = 'dispatched', lease_owner = NULL, lease_expires_at = NULL,"
@@ -33,7 +39,7 @@ static VeristQuery outbox_dispatched = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, true
 };
 
 static VeristQuery outbox_failed = {
@@ -43,7 +49,7 @@ static VeristQuery outbox_failed = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	3, {INT8OID, TEXTOID, TEXTOID}, true
 };
 
 static VeristQuery outbox_dispatched_batch = {
@@ -56,7 +62,7 @@ static VeristQuery outbox_dispatched_batch = {
 	"  AND o.lease_owner OPERATOR(pg_catalog.=) $2"
 	"  RETURNING o.id"
 	") SELECT id FROM done ORDER BY id",
-	2, {INT8ARRAYOID, TEXTOID}
+	2, {INT8ARRAYOID, TEXTOID}, true
 };
 
 /*
@@ -82,7 +88,7 @@ static VeristQuery outbox_retry = {
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2"
 	" RETURNING o.*",
-	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, INT4OID}
+	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, INT4OID}, true
 };
 
 static VeristQuery outbox_requeue = {
@@ -91,7 +97,7 @@ static VeristQuery outbox_requeue = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'failed'"
 	" RETURNING o.*",
-	1, {INT8OID}
+	1, {INT8OID}, true
 };
 
 /* Oldest first, so a purge in batches walks the primary key forwards. */

@@ -5,7 +5,7 @@
  * Every statement verist runs is written once, as a VeristQuery with its
  * tables named @extschema@.verist_*.  The first call in a backend fills in the
  * schema of the called function (which is the extension's schema: the
- * extension is not relocatable), prepares the statement with SPI_prepare and
+ * extension is not relocatable), prepares the statement with SPI_prepare_cursor and
  * keeps the plan with SPI_keepplan.  Later calls reuse it; PostgreSQL's plan
  * cache still replans by itself if a table is altered.
  *
@@ -162,7 +162,8 @@ VeristPlan(VeristQuery *query)
 	}
 
 	sql = VeristQueryText(query->sql);
-	plan = SPI_prepare(sql, query->nargs, query->argtypes);
+	plan = SPI_prepare_cursor(sql, query->nargs, query->argtypes,
+							  query->generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));

@@ -25,6 +25,18 @@ typedef struct VeristQuery
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[VERIST_MAX_ARGS];
+
+	/*
+	 * Plan once, for any arguments (CURSOR_OPT_GENERIC_PLAN).  For statements
+	 * called in a loop whose best plan does not depend on the values: left
+	 * to choose, the plan cache re-plans a statement on every call as long
+	 * as its generic plan looks dearer than the custom ones (a lease's
+	 * "LIMIT $2" is guessed at a tenth of the table), and planning cost a
+	 * lease 0.1-0.2 ms.  Such a statement must be written so that its
+	 * generic plan is good, since plan_cache_mode = force_generic_plan gives
+	 * every statement that plan anyway.
+	 */
+	bool		generic;
 	/* filled in by VeristPlan */
 	SPIPlanPtr	plan;
 	uint64		generation;
