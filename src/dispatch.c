@@ -39,7 +39,7 @@ static VeristQuery outbox_dispatched = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, TEXTOID}, true
+	2, {INT8OID, TEXTOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery outbox_failed = {
@@ -49,7 +49,7 @@ static VeristQuery outbox_failed = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2",
-	3, {INT8OID, TEXTOID, TEXTOID}, true
+	3, {INT8OID, TEXTOID, TEXTOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery outbox_dispatched_batch = {
@@ -62,7 +62,7 @@ static VeristQuery outbox_dispatched_batch = {
 	"  AND o.lease_owner OPERATOR(pg_catalog.=) $2"
 	"  RETURNING o.id"
 	") SELECT id FROM done ORDER BY id",
-	2, {INT8ARRAYOID, TEXTOID}, true
+	2, {INT8ARRAYOID, TEXTOID}, VERIST_PLAN_GENERIC
 };
 
 /*
@@ -88,7 +88,7 @@ static VeristQuery outbox_retry = {
 	" AND o.status OPERATOR(pg_catalog.=) 'leased'"
 	" AND o.lease_owner OPERATOR(pg_catalog.=) $2"
 	" RETURNING o.*",
-	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, INT4OID}, true
+	7, {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, INT4OID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery outbox_requeue = {
@@ -97,10 +97,14 @@ static VeristQuery outbox_requeue = {
 	" WHERE o.id OPERATOR(pg_catalog.=) $1"
 	" AND o.status OPERATOR(pg_catalog.=) 'failed'"
 	" RETURNING o.*",
-	1, {INT8OID}, true
+	1, {INT8OID}, VERIST_PLAN_GENERIC
 };
 
-/* Oldest first, so a purge in batches walks the primary key forwards. */
+/*
+ * Oldest first, so a purge in batches walks the primary key forwards.  Its
+ * plan depends on the batch size (VERIST_PLAN_CUSTOM): a generic plan, which
+ * guesses "LIMIT $2" at a tenth of the outbox, sorts all of it instead.
+ */
 static VeristQuery outbox_purge = {
 	"WITH doomed AS ("
 	"  SELECT o.id FROM @extschema@.verist_outbox AS o"
@@ -111,7 +115,7 @@ static VeristQuery outbox_purge = {
 	"  FOR UPDATE SKIP LOCKED"
 	") DELETE FROM @extschema@.verist_outbox AS o USING doomed"
 	" WHERE o.id OPERATOR(pg_catalog.=) doomed.id",
-	2, {INTERVALOID, INT4OID}
+	2, {INTERVALOID, INT4OID}, VERIST_PLAN_CUSTOM
 };
 
 /* One batch of verist_purge_outbox_all, through the SQL function and its privilege. */

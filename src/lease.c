@@ -88,7 +88,7 @@ static const char *const lease_mode_names[] = {"oldest", "per_run", "fair", "fai
  * The rows claimed (ids in "claimed"), leased to $1 for $3, returned in id
  * order.  The claimed ids reach the update as one array, read through the
  * primary key: every lease query is planned once for any arguments (see
- * VeristQuery.generic), and such a plan guesses "LIMIT $2" at a tenth of the
+ * VeristPlanMode), and such a plan guesses "LIMIT $2" at a tenth of the
  * outbox; a join with "claimed" was then planned as a hash join over a scan
  * of the whole outbox (0.6.0 with plan_cache_mode = force_generic_plan: 380
  * ms a lease with 200,000 rows queued, against 5 ms).
@@ -120,19 +120,19 @@ static const char *const lease_mode_names[] = {"oldest", "per_run", "fair", "fai
 	")" LEASE_CLAIMED
 
 static VeristQuery lease_oldest = {
-	OLDEST_QUERY(LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, true
+	OLDEST_QUERY(LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery lease_per_run = {
-	OLDEST_QUERY(LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, true
+	OLDEST_QUERY(LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery lease_oldest_queued = {
-	OLDEST_QUERY(QUEUED_LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, true
+	OLDEST_QUERY(QUEUED_LEASABLE("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery lease_per_run_queued = {
-	OLDEST_QUERY(QUEUED_LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, true
+	OLDEST_QUERY(QUEUED_LEASABLE("o") " AND" RUN_HEAD("o")), 3, {TEXTOID, INT4OID, INTERVALOID}, VERIST_PLAN_GENERIC
 };
 
 /*
@@ -222,7 +222,7 @@ static VeristQuery lease_fair = {
 	"    ) AS u ORDER BY u.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	FAIR_CLAIM,
-	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}, true
+	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}, VERIST_PLAN_GENERIC
 };
 
 /*
@@ -275,7 +275,7 @@ static VeristQuery lease_fair_queued = {
 	"    ORDER BY o.workflow_id, o.id LIMIT r.take) AS c"
 	"  WHERE r.take OPERATOR(pg_catalog.>) 0"
 	FAIR_CLAIM,
-	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}, true
+	4, {TEXTOID, INT4OID, INTERVALOID, BOOLOID}, VERIST_PLAN_GENERIC
 };
 
 static VeristQuery caps_exist = {

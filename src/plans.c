@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -163,7 +164,7 @@ VeristPlan(VeristQuery *query)
 
 	sql = VeristQueryText(query->sql);
 	plan = SPI_prepare_cursor(sql, query->nargs, query->argtypes,
-							  query->generic ? CURSOR_OPT_GENERIC_PLAN : 0);
+							  query->plan_mode == VERIST_PLAN_GENERIC ? CURSOR_OPT_GENERIC_PLAN : 0);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
@@ -186,8 +187,23 @@ VeristExecute(VeristQuery *query, Datum *values, const char *nulls,
 {
 	SPIPlanPtr	plan = VeristPlan(query);
 	int			rc;
+	int			guc_level = 0;
 
+	/*
+	 * The session's plan_cache_mode outranks the cursor options, so a
+	 * statement that must be planned for its arguments overrides it for the
+	 * statement (an error unwinds the setting with the transaction).
+	 */
+	if (query->plan_mode == VERIST_PLAN_CUSTOM)
+	{
+		guc_level = NewGUCNestLevel();
+		(void) set_config_option("plan_cache_mode", "force_custom_plan",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	if (guc_level != 0)
+		AtEOXact_GUC(true, guc_level);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;

@@ -14,6 +14,30 @@
 #define VERIST_MAX_ARGS 16
 
 /*
+ * How a statement is planned.
+ *
+ * VERIST_PLAN_GENERIC: once, for any arguments (CURSOR_OPT_GENERIC_PLAN), for
+ * statements called in a loop whose best plan does not depend on the values.
+ * Left to choose, the plan cache re-plans a statement on every call as long
+ * as its generic plan looks dearer than the custom ones (a lease's "LIMIT $2"
+ * is guessed at a tenth of the table): 0.1-0.2 ms a lease.  Such a statement
+ * must be written so that its generic plan is good.
+ *
+ * VERIST_PLAN_CUSTOM: for the arguments of each call, even when the session
+ * sets plan_cache_mode = force_generic_plan, for statements whose best plan
+ * does depend on them (a purge's "LIMIT $2" over a filter no index serves:
+ * guessed at a tenth of the table, the generic plan sorts the whole outbox).
+ *
+ * VERIST_PLAN_AUTO: the plan cache's own choice, and the session's setting.
+ */
+typedef enum VeristPlanMode
+{
+	VERIST_PLAN_AUTO = 0,
+	VERIST_PLAN_GENERIC,
+	VERIST_PLAN_CUSTOM
+} VeristPlanMode;
+
+/*
  * A statement the C code runs through SPI.  The text names verist's tables as
  * @extschema@.name and everything else as pg_catalog.name; the schema is filled
  * in when the statement is first prepared, and the plan is kept for the life
@@ -27,16 +51,10 @@ typedef struct VeristQuery
 	Oid			argtypes[VERIST_MAX_ARGS];
 
 	/*
-	 * Plan once, for any arguments (CURSOR_OPT_GENERIC_PLAN).  For statements
-	 * called in a loop whose best plan does not depend on the values: left
-	 * to choose, the plan cache re-plans a statement on every call as long
-	 * as its generic plan looks dearer than the custom ones (a lease's
-	 * "LIMIT $2" is guessed at a tenth of the table), and planning cost a
-	 * lease 0.1-0.2 ms.  Such a statement must be written so that its
-	 * generic plan is good, since plan_cache_mode = force_generic_plan gives
-	 * every statement that plan anyway.
+	 * How the plan cache plans it (VeristPlanMode); positional initializers
+	 * that stop before it leave it VERIST_PLAN_AUTO.
 	 */
-	bool		generic;
+	int			plan_mode;
 	/* filled in by VeristPlan */
 	SPIPlanPtr	plan;
 	uint64		generation;
